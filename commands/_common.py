@@ -1,0 +1,165 @@
+"""What every command shares: global options, settings, output, the error message."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from typing import Annotated, Any, Iterable, Optional, Sequence
+
+import typer
+
+from photojobs.errors import PhotojobsError
+from photojobs.settings import Settings, load
+
+
+@dataclasses.dataclass
+class State:
+    config: Optional[str] = None
+    db: Optional[str] = None
+    json: bool = False
+    verbose: int = 0
+    quiet: bool = False
+
+
+# The CLI's own state, set by the callback; read by the error boundary after Typer returns.
+STATE = State()
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def global_options(
+    config: Annotated[Optional[str], typer.Option("--config", envvar="PHOTOJOBS_CONFIG", show_envvar=True,
+                                                   help="Path of photojobs.toml.")] = None,
+    db: Annotated[Optional[str], typer.Option("--db", help="Database path (overrides config and PHOTOJOBS_DB).")] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON on commands that list or show.")] = False,
+    verbose: Annotated[int, typer.Option("-v", "--verbose", count=True, help="More output; tracebacks on errors.")] = 0,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Only errors.")] = False,
+) -> None:
+    """Background jobs for a photo-sales business: photos, archives, mail and clean-up."""
+    STATE.config, STATE.db, STATE.json, STATE.verbose, STATE.quiet = config, db, json_, verbose, quiet
+    import logging
+
+    level = logging.WARNING if quiet else logging.DEBUG if verbose > 1 else logging.INFO
+    logging.getLogger("photojobs").setLevel(level)
+
+
+def settings(**flags: Any) -> Settings:
+    """Settings resolved once: defaults < photojobs.toml < PHOTOJOBS_* < flags."""
+    return load(config=STATE.config, db=STATE.db, **flags)
+
+
+def open_app(**flags: Any):
+    from photojobs.app import App
+
+    return App(settings(**flags))
+
+
+def wants_json(flag: bool) -> bool:
+    return flag or STATE.json
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, default=str, ensure_ascii=False) + "\n")
+
+
+def say(message: str) -> None:
+    """A human message on stdout, silenced by -q."""
+    if not STATE.quiet:
+        from rich.console import Console
+
+        Console(highlight=False).print(message)
+
+
+def table(rows: Sequence[dict], columns: Iterable[str], title: str | None = None, empty: str = "Nothing.") -> None:
+    """Print rows as a rich table (or `empty` when there are none)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    if not rows:
+        if not STATE.quiet:
+            console.print(empty)
+        return
+    columns = list(columns)
+    t = Table(title=title)
+    for c in columns:
+        t.add_column(c)
+    for row in rows:
+        t.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+    console.print(t)
+
+
+def show(value: dict, as_json: bool) -> None:
+    """Print one record: JSON, or a two-column key/value view."""
+    if wants_json(as_json):
+        print_json(value)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(show_header=False, box=None)
+    t.add_column(style="bold")
+    t.add_column()
+    for key, val in value.items():
+        if isinstance(val, (dict, list)):
+            val = json.dumps(val, default=str, ensure_ascii=False)
+        t.add_row(key, "" if val is None else str(val))
+    Console(highlight=False).print(t)
+
+
+def report_error(exc: PhotojobsError) -> None:
+    if STATE.verbose:
+        import traceback
+
+        traceback.print_exception(exc)
+    sys.stderr.write(f"Error: {exc}\n")
+
+
+__all__ = ["PhotojobsError", "JsonOption", "STATE", "settings", "open_app", "print_json", "say", "table", "show"]
+
+
+def drain(queue: str, *, limit: int | None, loop: bool, concurrency: int = 1, noun: str = "jobs",
+          measure: Any = None, max_time: float | None = None) -> None:
+    """Run a worker on one queue with a progress bar, print a summary, exit 1 if a job failed.
+
+    The shared body of process-photos, build-archive and send-mail. `measure(app)`, if
+    given, returns (completed, total) in the command's own unit (bytes, photos) for the bar.
+    """
+    from photojobs.worker import WorkerOptions
+
+    options = WorkerOptions(queues=[queue], concurrency=concurrency, max_jobs=limit, stop_when_empty=not loop,
+                            max_time=max_time)
+    with open_app() as app:
+        report = _run_with_progress(app, options, queue, noun, measure)
+    say(f"{noun.capitalize()}: {report.done} done, {report.failed} failed, {report.retried} to retry"
+        f" in {report.seconds:.1f}s" + (f" ({report.done / report.seconds:.1f}/s)" if report.seconds > 0.5 else ""))
+    raise typer.Exit(report.exit_code)
+
+
+def _run_with_progress(app: Any, options: Any, queue: str, noun: str, measure: Any) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+    if STATE.quiet or not sys.stderr.isatty():
+        return app.work(options)
+    ready = app.backend.read("SELECT count(*) FROM jobs WHERE queue = ? AND status = 'pending'"
+                             " AND available_at <= strftime('%s', 'now')", [queue])[0][0]
+    total = min(ready, options.max_jobs or ready)
+    columns = [TextColumn(f"[bold]{noun}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+               TextColumn("{task.fields[rate]}"), TimeRemainingColumn()]
+    from rich.console import Console
+
+    with Progress(*columns, console=Console(stderr=True)) as progress:
+        task = progress.add_task(noun, total=total or None, rate="")
+
+        def update(report: Any) -> None:
+            if measure is not None:
+                completed, units = measure(app)
+                progress.update(task, completed=completed, total=units)
+            else:
+                progress.update(task, completed=report.done + report.failed)
+            elapsed = progress.tasks[0].elapsed or 0
+            if elapsed > 0:
+                progress.update(task, rate=f"{(report.done + report.failed) / elapsed:.1f} {noun}/s")
+
+        return app.work(options, on_progress=update)

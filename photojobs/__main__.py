@@ -1,0 +1,3 @@
+from photojobs.commands import main
+
+main()

@@ -1,0 +1,157 @@
+"""The library's entry point: `photojobs.connect(...)` returns an App that dispatches jobs."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from .backend import Job, NewJob, SqliteBackend
+from .errors import InvalidPayload, UsageError
+from .registry import JobSpec, registry
+from .settings import Settings, load
+
+
+@dataclasses.dataclass
+class Dispatch:
+    """One job to dispatch, for `App.dispatch_many`."""
+
+    name: str
+    payload: dict | None = None
+    queue: str | None = None
+    delay: float | None = None
+    unique_key: str | None = None
+    tries: int | None = None
+    timeout: float | None = None
+
+
+@dataclasses.dataclass
+class JobContext:
+    """What a handler declared with `context=True` receives first."""
+
+    app: "App"
+    job: Job
+
+    @property
+    def attempt(self) -> int:
+        return self.job.attempts
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        return self.app.backend.conn
+
+    @property
+    def settings(self) -> Settings:
+        return self.app.settings
+
+    @property
+    def storage(self) -> Path:
+        return self.app.settings.storage_path
+
+
+class App:
+    def __init__(self, settings: Settings, backend: SqliteBackend | None = None):
+        self.settings = settings
+        self._backend = backend
+        self.registry = registry
+
+    @property
+    def backend(self) -> SqliteBackend:
+        if self._backend is None:
+            self._backend = SqliteBackend(self.settings)
+        return self._backend
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        return self.backend.conn
+
+    def close(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
+
+    def __enter__(self) -> "App":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction; jobs dispatched inside it commit or roll back with your data."""
+        return self.backend.transaction()
+
+    def spec(self, name: str) -> JobSpec:
+        self.registry.load(self.settings.imports)
+        return self.registry.get(name)
+
+    def _new_job(self, item: Dispatch, batch_id: int | None, now: float) -> NewJob:
+        spec = self.spec(item.name)
+        payload = spec.validate(item.payload)
+        if item.delay is not None and item.delay < 0:
+            raise UsageError(f"{item.name}: the delay must not be negative")
+        if item.tries is not None and item.tries < 1:
+            raise UsageError(f"{item.name}: tries must be at least 1")
+        unique_key = item.unique_key or (spec.unique(payload) if spec.unique else None)
+        return NewJob(item.name, payload, item.queue or spec.queue, now + (item.delay or 0), unique_key,
+                      batch_id, item.tries, item.timeout)
+
+    def dispatch(self, name: str, payload: dict | None = None, **options: Any) -> int:
+        """Queue one job; returns its id. Options: queue, delay, unique_key, tries, timeout."""
+        job_id = self.dispatch_many([Dispatch(name, payload, **options)])[0]
+        assert job_id is not None
+        return job_id
+
+    def dispatch_many(self, items: Iterable[Dispatch | tuple[str, dict]], *, batch: str | None = None,
+                      skip_duplicates: bool = False) -> list[int | None]:
+        """Queue many jobs in one transaction, optionally as a named batch.
+
+        With `skip_duplicates`, a job whose unique key is live already is skipped (id None);
+        otherwise it refuses the whole call.
+        """
+        now = time.time()
+        items = [i if isinstance(i, Dispatch) else Dispatch(*i) for i in items]
+        with self.transaction():
+            batch_id = self.backend.create_batch(batch, len(items)) if batch else None
+            new = [self._new_job(item, batch_id, now) for item in items]
+            ids = self.backend.enqueue(new, skip_duplicates=skip_duplicates)
+        if self.settings.queue == "sync":
+            from .runner import run_inline
+
+            for job_id in ids:
+                if job_id is not None:
+                    run_inline(self, job_id)
+        return ids
+
+    def work(self, options: Any = None, on_progress: Any = None) -> Any:
+        """Run a worker in this process (see `photojobs.worker.WorkerOptions`)."""
+        from .worker import Worker, WorkerOptions
+
+        return Worker(self.settings, options or WorkerOptions(), on_progress=on_progress).run()
+
+
+def connect(target: str | os.PathLike | Settings | None = None, **flags: Any) -> App:
+    """An App for a config file (`*.toml`), a database path, or Settings; None finds the config."""
+    if isinstance(target, Settings):
+        return App(target)
+    if target is not None and str(target).endswith(".toml"):
+        return App(load(config=target, **flags))
+    if target is not None:
+        flags["db"] = str(target)
+    return App(load(**flags))
+
+
+def parse_payload(text: str | None) -> dict:
+    import json
+
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise InvalidPayload(f"--payload is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise InvalidPayload("--payload must be a JSON object")
+    return value

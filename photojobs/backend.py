@@ -1,0 +1,269 @@
+"""The queue's storage on SQLite, named after the job lifecycle.
+
+enqueue -> claim -> complete | retry_later | fail | release; renew keeps a lease alive,
+rescue_expired takes back the jobs of workers that died. All SQL of the queue is here.
+A job row is never deleted before its handler returned: `done` rows stay for `status`
+until `prune` removes them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import sqlite3
+import time
+from typing import Any, Iterable, Iterator, Sequence
+
+from .db import begin_immediate, open_database, translate_errors
+from .errors import DuplicateJob
+from .settings import Settings
+
+JOB_COLUMNS = ("id, name, queue, payload, status, attempts, tries, timeout, available_at, created_at,"
+               " reserved_by, lease_until, started_at, finished_at, duration, unique_key, batch_id, last_error")
+
+
+@dataclasses.dataclass
+class NewJob:
+    name: str
+    payload: dict
+    queue: str
+    available_at: float
+    unique_key: str | None = None
+    batch_id: int | None = None
+    tries: int | None = None
+    timeout: float | None = None
+
+
+@dataclasses.dataclass
+class Job:
+    """A job row as the worker sees it."""
+
+    id: int
+    name: str
+    queue: str
+    payload: dict
+    attempts: int
+    tries: int | None
+    timeout: float | None
+    unique_key: str | None = None
+    batch_id: int | None = None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> "Job":
+        try:
+            payload = json.loads(row["payload"])
+        except (TypeError, ValueError):
+            payload = row["payload"]  # refused as invalid by the worker, without retry
+        return cls(row["id"], row["name"], row["queue"], payload, row["attempts"], row["tries"],
+                   row["timeout"], row["unique_key"], row["batch_id"])
+
+
+@dataclasses.dataclass
+class AttemptError:
+    error_class: str
+    message: str
+    traceback: str = ""
+
+
+class SqliteBackend:
+    def __init__(self, settings: Settings, conn: sqlite3.Connection | None = None):
+        self.settings = settings
+        self.conn = conn or open_database(settings)
+        self._depth = 0
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- transactions ----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction; nested uses join the outer one (dispatch with your own data)."""
+        with translate_errors(self.settings.db_path):
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self.conn
+                finally:
+                    self._depth -= 1
+                return
+            begin_immediate(self.conn, self.settings.lock_budget)
+            self._depth = 1
+            try:
+                yield self.conn
+            except BaseException:
+                self._depth = 0
+                self.conn.execute("ROLLBACK")
+                raise
+            self._depth = 0
+            self.conn.execute("COMMIT")
+
+    def read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with translate_errors(self.settings.db_path):
+            return self.conn.execute(sql, params).fetchall()
+
+    # -- enqueue ---------------------------------------------------------------------------
+
+    def enqueue(self, jobs: Sequence[NewJob], *, skip_duplicates: bool = False) -> list[int | None]:
+        """Insert jobs in one transaction. A live duplicate unique key raises DuplicateJob,
+        or is skipped (its id None) with `skip_duplicates`."""
+        now = time.time()
+        verb = "INSERT OR IGNORE" if skip_duplicates else "INSERT"
+        sql = (f"{verb} INTO jobs (name, queue, payload, available_at, created_at, unique_key, batch_id,"
+               " tries, timeout) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id")
+        ids: list[int | None] = []
+        with self.transaction() as conn:
+            for job in jobs:
+                params = (job.name, job.queue, json.dumps(job.payload, separators=(",", ":")),
+                          job.available_at, now, job.unique_key, job.batch_id, job.tries, job.timeout)
+                try:
+                    row = conn.execute(sql, params).fetchone()
+                except sqlite3.IntegrityError:
+                    existing = conn.execute("SELECT id FROM jobs WHERE unique_key = ? AND status IN"
+                                            " ('pending', 'reserved')", [job.unique_key]).fetchone()
+                    raise DuplicateJob(f"a live job with unique key {job.unique_key!r} exists already"
+                                       f" (job {existing[0] if existing else '?'})") from None
+                ids.append(row[0] if row else None)
+        return ids
+
+    def create_batch(self, name: str, total: int) -> int:
+        with self.transaction() as conn:
+            return conn.execute("INSERT INTO batches (name, total, created_at) VALUES (?, ?, ?) RETURNING id",
+                                [name, total, time.time()]).fetchone()[0]
+
+    # -- claim -----------------------------------------------------------------------------
+
+    def has_ready(self, queues: Sequence[str]) -> bool:
+        marks = ",".join("?" * len(queues))
+        row = self.read(f"SELECT 1 FROM jobs WHERE status = 'pending' AND queue IN ({marks})"
+                        " AND available_at <= ? AND queue NOT IN (SELECT queue FROM paused_queues) LIMIT 1",
+                        [*queues, time.time()])
+        return bool(row)
+
+    def claim(self, queues: Sequence[str], worker: str, limit: int = 1) -> list[Job]:
+        """Reserve up to `limit` ready jobs of the first queue, in the order given, that has any."""
+        now = time.time()
+        with self.transaction() as conn:
+            paused = {r[0] for r in conn.execute("SELECT queue FROM paused_queues")}
+            for queue in queues:
+                if queue in paused:
+                    continue
+                rows = conn.execute(
+                    f"UPDATE jobs SET status = 'reserved', reserved_by = ?, lease_until = ?,"
+                    " attempts = attempts + 1, started_at = ?"
+                    " WHERE id IN (SELECT id FROM jobs WHERE status = 'pending' AND queue = ?"
+                    " AND available_at <= ? ORDER BY id LIMIT ?)"
+                    f" RETURNING {JOB_COLUMNS}",
+                    [worker, now + self.settings.lease, now, queue, now, limit],
+                ).fetchall()
+                if rows:
+                    return sorted((Job.from_row(r) for r in rows), key=lambda j: j.id)
+        return []
+
+    def claim_id(self, job_id: int, worker: str) -> Job | None:
+        """Reserve one pending job by id (the sync mode's path into the worker's code)."""
+        now = time.time()
+        with self.transaction() as conn:
+            row = conn.execute(
+                "UPDATE jobs SET status = 'reserved', reserved_by = ?, lease_until = ?,"
+                f" attempts = attempts + 1, started_at = ? WHERE id = ? AND status = 'pending' RETURNING {JOB_COLUMNS}",
+                [worker, now + self.settings.lease, now, job_id]).fetchone()
+        return Job.from_row(row) if row else None
+
+    def renew(self, workers: Sequence[str]) -> None:
+        if not workers:
+            return
+        marks = ",".join("?" * len(workers))
+        with self.transaction() as conn:
+            conn.execute(f"UPDATE jobs SET lease_until = ? WHERE status = 'reserved' AND reserved_by IN ({marks})",
+                         [time.time() + self.settings.lease, *workers])
+
+    # -- outcomes --------------------------------------------------------------------------
+
+    def complete(self, done: Iterable[tuple[int, float]], worker: str) -> None:
+        """Mark jobs done: (id, duration in seconds) pairs, all in one transaction."""
+        now = time.time()
+        with self.transaction() as conn:
+            conn.executemany(
+                "UPDATE jobs SET status = 'done', finished_at = ?, duration = ?, reserved_by = NULL,"
+                " lease_until = NULL WHERE id = ? AND reserved_by = ?",
+                [(now, duration, job_id, worker) for job_id, duration in done])
+
+    def _record_error(self, conn: sqlite3.Connection, job_id: int, error: AttemptError) -> None:
+        conn.execute("INSERT INTO job_errors (job_id, attempt, error_class, message, traceback, at)"
+                     " SELECT id, attempts, ?, ?, ?, ? FROM jobs WHERE id = ?",
+                     [error.error_class, error.message, error.traceback, time.time(), job_id])
+
+    def retry_later(self, job_id: int, worker: str | None, delay: float, error: AttemptError,
+                    duration: float | None = None) -> bool:
+        """Put a job back as pending after `delay`; False if the worker no longer holds it."""
+        with self.transaction() as conn:
+            if not self._held(conn, job_id, worker):
+                return False
+            self._record_error(conn, job_id, error)
+            conn.execute("UPDATE jobs SET status = 'pending', available_at = ?, reserved_by = NULL,"
+                         " lease_until = NULL, duration = ?, last_error = ? WHERE id = ?",
+                         [time.time() + delay, duration, _summary(error), job_id])
+        return True
+
+    def fail(self, job_id: int, worker: str | None, error: AttemptError, duration: float | None = None) -> bool:
+        """Move a job to the failed table; False if the worker no longer holds it."""
+        with self.transaction() as conn:
+            if not self._held(conn, job_id, worker):
+                return False
+            self._record_error(conn, job_id, error)
+            conn.execute("UPDATE jobs SET status = 'failed', finished_at = ?, reserved_by = NULL,"
+                         " lease_until = NULL, duration = ?, last_error = ? WHERE id = ?",
+                         [time.time(), duration, _summary(error), job_id])
+        return True
+
+    @staticmethod
+    def _held(conn: sqlite3.Connection, job_id: int, worker: str | None) -> bool:
+        """Whether `worker` still holds the job; with no worker, whether its lease expired."""
+        row = conn.execute("SELECT reserved_by, lease_until FROM jobs WHERE id = ? AND status = 'reserved'",
+                           [job_id]).fetchone()
+        if row is None:
+            return False
+        return row[0] == worker if worker is not None else (row[1] or 0) < time.time()
+
+    def release(self, worker: str, job_ids: Sequence[int] | None = None) -> int:
+        """Give back jobs a worker holds without running them: pending again, attempt not counted."""
+        sql = ("UPDATE jobs SET status = 'pending', reserved_by = NULL, lease_until = NULL,"
+               " attempts = max(attempts - 1, 0) WHERE status = 'reserved' AND reserved_by = ?")
+        params: list[Any] = [worker]
+        if job_ids is not None:
+            if not job_ids:
+                return 0
+            sql += f" AND id IN ({','.join('?' * len(job_ids))})"
+            params += list(job_ids)
+        with self.transaction() as conn:
+            return conn.execute(sql, params).rowcount
+
+    def expired(self) -> list[Job]:
+        """Jobs whose worker stopped renewing their lease (killed, or its host died)."""
+        rows = self.read(f"SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'reserved' AND lease_until < ?",
+                         [time.time()])
+        return [Job.from_row(r) for r in rows]
+
+    def reserved_by(self, worker: str) -> list[Job]:
+        rows = self.read(f"SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'reserved' AND reserved_by = ?", [worker])
+        return [Job.from_row(r) for r in rows]
+
+    def prune_done(self, older_than: float) -> int:
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM job_errors WHERE job_id IN"
+                         " (SELECT id FROM jobs WHERE status = 'done' AND finished_at < ?)", [older_than])
+            return conn.execute("DELETE FROM jobs WHERE status = 'done' AND finished_at < ?", [older_than]).rowcount
+
+    def data_version(self) -> int:
+        """Changes whenever another connection commits: a cheap "anything new?" poll."""
+        return self.conn.execute("PRAGMA data_version").fetchone()[0]
+
+    def get(self, job_id: int) -> sqlite3.Row | None:
+        rows = self.read(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", [job_id])
+        return rows[0] if rows else None
+
+
+def _summary(error: AttemptError) -> str:
+    return f"{error.error_class}: {error.message}" if error.message else error.error_class

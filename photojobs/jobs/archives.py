@@ -1,0 +1,1 @@
+"""Job wrappers for archives (see the owning package for the core)."""

@@ -1,0 +1,1 @@
+"""Job wrappers for cleanup (see the owning package for the core)."""

@@ -1,0 +1,1 @@
+"""Job wrappers for mail (see the owning package for the core)."""

@@ -1,0 +1,1 @@
+"""Job wrappers for photos (see the owning package for the core)."""

@@ -1,0 +1,155 @@
+"""The schema, as an ordered list of migrations. Each runs once, in its own transaction.
+
+Append new migrations at the end; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:  # sqlite-utils costs ~70 ms to import: only `migrate` needs it
+    import sqlite_utils
+
+from .errors import DatabaseUnusable, SchemaTooOld
+
+Migration = Callable[["sqlite_utils.Database"], None]
+
+
+def _table(db: "sqlite_utils.Database", name: str, columns: dict, pk="id", **kw) -> str:
+    # create_table_sql, not Table.create: the latter commits, and a migration is one transaction.
+    return db.create_table_sql(name, columns, pk=pk, **kw)
+
+
+def _run(db: "sqlite_utils.Database", statements: list) -> None:
+    for statement in statements:
+        db.execute(statement() if callable(statement) else statement)
+
+
+def m001_queue(db: "sqlite_utils.Database") -> None:
+    _run(db, [
+        _table(db, "jobs", {
+            "id": int, "name": str, "queue": str, "payload": str, "status": str,
+            "attempts": int, "tries": int, "timeout": float, "available_at": float,
+            "created_at": float, "reserved_by": str, "lease_until": float,
+            "started_at": float, "finished_at": float, "duration": float,
+            "unique_key": str, "batch_id": int, "last_error": str,
+        }, not_null={"name", "queue", "payload", "status", "attempts", "available_at", "created_at"},
+           defaults={"status": "pending", "attempts": 0}),
+        # The claim reads only this partial index: pending rows of one queue in id order.
+        "CREATE INDEX jobs_ready ON jobs(queue, id) WHERE status = 'pending'",
+        "CREATE INDEX jobs_leased ON jobs(lease_until) WHERE status = 'reserved'",
+        "CREATE INDEX jobs_reserved_by ON jobs(reserved_by) WHERE status = 'reserved'",
+        "CREATE INDEX jobs_finished ON jobs(status, finished_at) WHERE status IN ('done', 'failed')",
+        "CREATE INDEX jobs_batch ON jobs(batch_id) WHERE batch_id IS NOT NULL",
+        "CREATE UNIQUE INDEX jobs_unique_live ON jobs(unique_key)"
+        " WHERE unique_key IS NOT NULL AND status IN ('pending', 'reserved')",
+        lambda: _table(db, "job_errors", {
+            "id": int, "job_id": int, "attempt": int, "error_class": str, "message": str,
+            "traceback": str, "at": float,
+        }, foreign_keys=[("job_id", "jobs", "id")]),
+        "CREATE INDEX job_errors_job ON job_errors(job_id)",
+        _table(db, "batches", {"id": int, "name": str, "total": int, "created_at": float}),
+        _table(db, "paused_queues", {"queue": str, "paused_at": float}, pk="queue"),
+        _table(db, "workers", {
+            "id": str, "host": str, "pid": int, "queues": str, "concurrency": int,
+            "started_at": float, "heartbeat_at": float, "current_jobs": str,
+        }),
+        _table(db, "control", {"key": str, "value": str}, pk="key"),
+    ])
+
+
+def m002_domain(db: "sqlite_utils.Database") -> None:
+    _run(db, [
+        _table(db, "photos", {
+            "id": int, "path": str, "album": str, "status": str, "width": int, "height": int,
+            "orientation": int, "size_bytes": int, "mtime_ns": int, "sha256": str, "mime": str,
+            "camera_make": str, "camera_model": str, "lens": str, "iso": int,
+            "exposure_time": str, "f_number": float, "focal_length": float, "taken_at": str,
+            "gps_lat": float, "gps_lon": float, "exif": str, "thumbnails": str,
+            "fingerprint": str, "warnings": str, "created_at": float, "processed_at": float,
+            "error": str, "batch_id": int,
+        }, not_null={"path", "status", "created_at"}, defaults={"status": "pending"}),
+        "CREATE UNIQUE INDEX photos_path ON photos(path)",
+        "CREATE INDEX photos_album ON photos(album)",
+        _table(db, "orders", {"id": int, "email": str, "name": str, "created_at": float},
+               not_null={"email", "created_at"}),
+        lambda: _table(db, "order_photos", {"order_id": int, "position": int, "photo_id": int},
+               pk=("order_id", "position"),
+               foreign_keys=[("order_id", "orders", "id"), ("photo_id", "photos", "id")]),
+        lambda: _table(db, "downloads", {
+            "id": int, "order_id": int, "token": str, "status": str, "conversion": str,
+            "path": str, "size_bytes": int, "file_count": int, "sha256": str,
+            "expires_at": float, "created_at": float, "ready_at": float, "error": str,
+            "notify": int,
+        }, not_null={"order_id", "token", "status", "created_at"},
+           defaults={"status": "pending", "notify": 0},
+           foreign_keys=[("order_id", "orders", "id")]),
+        "CREATE UNIQUE INDEX downloads_token ON downloads(token)",
+        _table(db, "outbox", {
+            "id": int, "template": str, "to_addr": str, "subject": str, "context": str,
+            "message_id": str, "status": str, "created_at": float, "sent_at": float,
+            "error": str, "job_id": int,
+        }, not_null={"template", "to_addr", "status", "created_at"}, defaults={"status": "pending"}),
+        _table(db, "schedule_runs", {"task": str, "run_at": str, "enqueued_at": float, "job_id": int},
+               pk=("task", "run_at")),
+    ])
+
+
+MIGRATIONS: list[Migration] = [m001_queue, m002_domain]
+
+
+def _name(migration: Migration) -> str:
+    return migration.__name__
+
+
+def applied(conn: sqlite3.Connection) -> list[str]:
+    exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='migrations'").fetchone()
+    if not exists:
+        return []
+    return [r[0] for r in conn.execute("SELECT name FROM migrations ORDER BY rowid")]
+
+
+def pending(conn: sqlite3.Connection) -> list[Migration]:
+    done = set(applied(conn))
+    return [m for m in MIGRATIONS if _name(m) not in done]
+
+
+def check_schema(conn: sqlite3.Connection, path: Path) -> None:
+    names = applied(conn)
+    known = {_name(m) for m in MIGRATIONS}
+    if not names:
+        raise SchemaTooOld(f"database {path} has no photojobs schema", hint="run `photojobs init`")
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise DatabaseUnusable(f"database {path} has migrations this photojobs does not know ({unknown[0]})",
+                               hint="upgrade photojobs")
+    if len(names) < len(MIGRATIONS):
+        raise SchemaTooOld(f"database {path} schema is older than this photojobs",
+                           hint="run `photojobs migrate`")
+
+
+def migrate(conn: sqlite3.Connection) -> list[str]:
+    """Apply pending migrations, each in its own transaction; returns the names applied."""
+    import sqlite_utils
+
+    db = sqlite_utils.Database(conn)
+    conn.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
+    done = []
+    for migration in MIGRATIONS:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Checked inside the lock: two `init`s at once apply each migration once.
+            if conn.execute("SELECT 1 FROM migrations WHERE name = ?", [_name(migration)]).fetchone():
+                conn.execute("ROLLBACK")
+                continue
+            migration(db)
+            conn.execute("INSERT INTO migrations (name, applied_at) VALUES (?, ?)", [_name(migration), time.time()])
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        done.append(_name(migration))
+    return done

@@ -1,0 +1,298 @@
+"""The worker: a supervisor process and N child processes that claim and run jobs.
+
+Children do the work; the supervisor owns what a child cannot do for itself: it renews
+the leases of the jobs children hold, kills a child whose job ran past its timeout (even
+inside C code), records that attempt, replaces dead or recycled children, and turns
+SIGTERM/SIGINT into a graceful stop (a second signal stops at once).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import time
+from multiprocessing.connection import wait
+from typing import Callable, Sequence
+
+from .backend import SqliteBackend
+from .errors import JobTimeout, UsageError, WorkerLost
+from .settings import Settings
+from .worker_child import RECYCLE, Slot, child_main
+
+log = logging.getLogger("photojobs.worker")
+
+DEFAULT_QUEUES = ("emails", "photos", "downloads", "default")
+HARD_KILL_MARGIN = 1.0  # seconds past a timeout before SIGKILL; the soft timeout comes first
+TICK = 0.05
+
+
+@dataclasses.dataclass
+class WorkerOptions:
+    queues: Sequence[str] = DEFAULT_QUEUES
+    concurrency: int = 1
+    tries: int | None = None
+    timeout: float | None = None
+    sleep: float = 1.0
+    max_jobs: int | None = None
+    max_time: float | None = None
+    memory_mb: float | None = None
+    stop_when_empty: bool = False
+
+    def __post_init__(self) -> None:
+        self.queues = tuple(q.strip() for q in self.queues if q.strip())
+        if not self.queues:
+            raise UsageError("--queue names no queue")
+        if self.concurrency < 1:
+            raise UsageError("--concurrency must be at least 1")
+        for name in ("tries", "max_jobs"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
+        for name in ("timeout", "max_time", "memory_mb"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise UsageError(f"--{name.replace('_mb', '').replace('_', '-')} must be positive")
+        if self.sleep < 0:
+            raise UsageError("--sleep must not be negative")
+
+
+@dataclasses.dataclass
+class WorkReport:
+    done: int = 0
+    failed: int = 0
+    retried: int = 0
+    seconds: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+
+class Child:
+    def __init__(self, index: int, token: str, process: multiprocessing.Process, slot: Slot):
+        self.index, self.token, self.process, self.slot = index, token, process, slot
+        self.killed_for: int | None = None  # the job id it was killed for running too long
+
+
+class Worker:
+    def __init__(self, settings: Settings, options: WorkerOptions,
+                 on_progress: Callable[[WorkReport], None] | None = None):
+        self.settings = settings
+        self.options = options
+        self.on_progress = on_progress
+        self.report = WorkReport()
+        self.children: list[Child] = []
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+        self._signals = 0
+        self._stopping = False
+        self._stop_deadline: float | None = None
+        self._ctx = multiprocessing.get_context("fork")
+        self._claimed = self._ctx.Value("q", 0)
+        self._incarnation = 0
+        self._finished = [0, 0, 0]  # done, failed, retried by children that have exited
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    def run(self) -> WorkReport:
+        from .app import App
+        from .registry import registry
+
+        registry.load(self.settings.imports)  # import errors surface here, before any fork
+        started = time.monotonic()
+        backend = SqliteBackend(self.settings)
+        self.app = App(self.settings, backend)
+        try:
+            self._rescue(backend)
+            if self.options.stop_when_empty and not backend.has_ready(self.options.queues):
+                return self.report
+            previous = self._install_signals()
+            try:
+                self._register(backend)
+                for index in range(self.options.concurrency):
+                    self._spawn(index)
+                self._supervise(backend, started)
+            finally:
+                self._restore_signals(previous)
+                self._unregister(backend)
+        finally:
+            self.report.seconds = time.monotonic() - started
+            backend.close()
+        return self.report
+
+    def _spawn(self, index: int) -> Child:
+        self._incarnation += 1
+        token = f"{self.id}/{index}.{self._incarnation}"
+        slot = Slot(self._ctx)
+        process = self._ctx.Process(target=child_main, name=f"photojobs-worker-{index}",
+                                    args=(self.settings, self.options, slot, token, self._claimed), daemon=False)
+        process.start()
+        child = Child(index, token, process, slot)
+        if index < len(self.children):
+            self.children[index] = child
+        else:
+            self.children.append(child)
+        return child
+
+    def _supervise(self, backend: SqliteBackend, started: float) -> None:
+        renew_every = max(self.settings.lease / 3, 0.2)
+        next_renew = next_rescue = time.monotonic() + renew_every
+        next_prune = time.monotonic()
+        while True:
+            now = time.monotonic()
+            if self.options.max_time and now - started >= self.options.max_time:
+                self.stop()
+            if self._stopping and self._stop_deadline and now >= self._stop_deadline:
+                self._kill_all(backend)
+            for child in list(self.children):
+                if child.process.exitcode is not None:
+                    self._reap(backend, child)
+                else:
+                    self._enforce_timeout(child)
+            self._publish()
+            if all(c.process.exitcode is not None for c in self.children) and self._all_reaped():
+                return
+            if now >= next_renew:
+                backend.renew([c.token for c in self.children if c.process.exitcode is None])
+                self._heartbeat(backend)
+                next_renew = now + renew_every
+            if now >= next_rescue:
+                self._rescue(backend)
+                next_rescue = now + 5.0
+            if now >= next_prune:
+                backend.prune_done(time.time() - self.settings.keep_done_hours * 3600)
+                next_prune = now + 300.0
+            wait([c.process.sentinel for c in self.children if c.process.exitcode is None], timeout=TICK)
+
+    def _all_reaped(self) -> bool:
+        return all(getattr(c, "reaped", False) for c in self.children)
+
+    def _reap(self, backend: SqliteBackend, child: Child) -> None:
+        """A child exited: account for its job, give back its other jobs, maybe replace it."""
+        if getattr(child, "reaped", False):
+            return
+        child.reaped = True  # type: ignore[attr-defined]
+        child.process.join()
+        code = child.process.exitcode
+        done, failed, retried = child.slot.counts()
+        job_id = child.slot.job_id()
+        if job_id and code not in (0, RECYCLE) and not child.slot.abandoned():
+            if child.killed_for == job_id:
+                exc: Exception = JobTimeout("the job ran past its timeout and was killed")
+            else:
+                exc = WorkerLost(f"the worker process died while running the job (exit code {code})")
+            outcome = self._record_lost(backend, child.token, job_id, exc)
+            failed += outcome == "failed"
+            retried += outcome == "retry"
+        backend.release(child.token)
+        self._finished[0] += done
+        self._finished[1] += failed
+        self._finished[2] += retried
+        child.slot.reset_counts()
+        if not self._stopping and self._should_replace(code):
+            self._spawn(child.index)
+
+    def _should_replace(self, code: int | None) -> bool:
+        if code == 0:  # it stopped by itself: empty queue in cron mode, or --max-jobs reached
+            return False
+        return True
+
+    def _record_lost(self, backend: SqliteBackend, token: str, job_id: int, exc: Exception) -> str:
+        from .runner import record_failure
+
+        job = next((j for j in backend.reserved_by(token) if j.id == job_id), None)
+        if job is None:
+            return ""
+        return record_failure(self.app, job, token, exc, None, tries=self._tries(job))
+
+    def _tries(self, job) -> int:
+        from .runner import limits
+
+        return limits(self.app, job, self.options.tries, self.options.timeout)[0]
+
+    def _enforce_timeout(self, child: Child) -> None:
+        job_id, deadline = child.slot.current()
+        if job_id and deadline and time.time() > deadline + HARD_KILL_MARGIN and child.killed_for is None:
+            child.killed_for = job_id
+            log.warning("job killed", extra={"event": "timeout", "job": {"id": job_id}})
+            child.process.kill()
+
+    def _kill_all(self, backend: SqliteBackend) -> None:
+        """Past the grace period, or a second signal: stop children now, give their jobs back."""
+        for child in self.children:
+            if child.process.exitcode is None:
+                child.slot.abandon()  # its job goes back to pending, attempt not counted
+                child.process.kill()
+        for child in self.children:
+            child.process.join()
+        self._stop_deadline = None
+
+    def stop(self) -> None:
+        """Stop claiming; running jobs get the grace period to finish."""
+        if self._stopping:
+            return
+        self._stopping = True
+        self._stop_deadline = time.monotonic() + self.settings.grace
+        for child in self.children:
+            child.slot.request_stop()
+
+    def _publish(self) -> None:
+        done, failed, retried = self._finished
+        for child in self.children:
+            if not getattr(child, "reaped", False):
+                d, f, r = child.slot.counts()
+                done, failed, retried = done + d, failed + f, retried + r
+        changed = (done, failed, retried) != (self.report.done, self.report.failed, self.report.retried)
+        self.report.done, self.report.failed, self.report.retried = done, failed, retried
+        if changed and self.on_progress:
+            self.on_progress(self.report)
+
+    def _rescue(self, backend: SqliteBackend) -> None:
+        """Jobs whose lease expired (their worker was killed): count the attempt, run again."""
+        from .runner import record_failure
+
+        for job in backend.expired():
+            record_failure(self.app, job, None, WorkerLost("the worker holding the job stopped renewing its lease"),
+                           None, tries=self._tries(job))
+
+    # -- signals -----------------------------------------------------------------------------
+
+    def _install_signals(self) -> dict:
+        previous = {}
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous[signum] = signal.signal(signum, self._on_signal)
+        return previous
+
+    def _restore_signals(self, previous: dict) -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self._signals += 1
+        if self._signals == 1:
+            log.info("stopping", extra={"event": "stopping", "signal": signal.Signals(signum).name})
+            self.stop()
+        else:
+            self._stop_deadline = time.monotonic()  # the loop kills the children now
+
+    # -- the workers table, for `status` ---------------------------------------------------------
+
+    def _register(self, backend: SqliteBackend) -> None:
+        with backend.transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO workers (id, host, pid, queues, concurrency, started_at,"
+                         " heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         [self.id, socket.gethostname(), os.getpid(), ",".join(self.options.queues),
+                          self.options.concurrency, time.time(), time.time()])
+
+    def _heartbeat(self, backend: SqliteBackend) -> None:
+        current = [c.slot.current()[0] for c in self.children if c.process.exitcode is None]
+        with backend.transaction() as conn:
+            conn.execute("UPDATE workers SET heartbeat_at = ?, current_jobs = ? WHERE id = ?",
+                         [time.time(), ",".join(str(j) for j in current if j), self.id])
+
+    def _unregister(self, backend: SqliteBackend) -> None:
+        with backend.transaction() as conn:
+            conn.execute("DELETE FROM workers WHERE id = ?", [self.id])

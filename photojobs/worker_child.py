@@ -1,0 +1,209 @@
+"""A worker's child process: claim, run, record, in a loop.
+
+It tells the supervisor what it is running through a few doubles of shared memory (no
+system call per job), and claims more than one job at a time only while jobs are fast,
+so long jobs spread over all children while no-op jobs do not pay a transaction each.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import random
+import signal
+import time
+from typing import TYPE_CHECKING
+
+from .runner import DONE, FAILED, RETRY, execute, install_alarm
+
+if TYPE_CHECKING:
+    from .settings import Settings
+    from .worker import WorkerOptions
+
+log = logging.getLogger("photojobs.worker")
+
+RECYCLE = 100  # exit code: "replace me" (over --memory)
+MAX_BATCH = 64
+FAST_BATCH_SECONDS = 0.05  # a batch that ran faster than this may grow
+FLUSH_SECONDS = 0.05  # successes are recorded together, at most this late
+
+# slot fields
+_JOB, _DEADLINE, _DONE, _FAILED, _RETRIED, _STOP, _ABANDON = range(7)
+
+
+class Slot:
+    """Shared memory between the supervisor and one child."""
+
+    def __init__(self, ctx) -> None:
+        self._a = ctx.RawArray(ctypes.c_double, 7)
+
+    def begin(self, job_id: int, deadline: float) -> None:
+        self._a[_DEADLINE] = 0.0
+        self._a[_JOB] = job_id
+        self._a[_DEADLINE] = deadline
+
+    def end(self) -> None:
+        self._a[_DEADLINE] = 0.0
+        self._a[_JOB] = 0.0
+
+    def current(self) -> tuple[int, float]:
+        deadline = self._a[_DEADLINE]
+        job = int(self._a[_JOB])
+        return (job, deadline) if deadline == self._a[_DEADLINE] else (job, 0.0)
+
+    def job_id(self) -> int:
+        return int(self._a[_JOB])
+
+    def count(self, outcome: str) -> None:
+        self._a[{DONE: _DONE, FAILED: _FAILED, RETRY: _RETRIED}[outcome]] += 1
+
+    def counts(self) -> tuple[int, int, int]:
+        return int(self._a[_DONE]), int(self._a[_FAILED]), int(self._a[_RETRIED])
+
+    def reset_counts(self) -> None:
+        self._a[_DONE] = self._a[_FAILED] = self._a[_RETRIED] = 0.0
+
+    def request_stop(self) -> None:
+        self._a[_STOP] = 1.0
+
+    def stop_requested(self) -> bool:
+        return self._a[_STOP] != 0.0
+
+    def abandon(self) -> None:
+        self._a[_ABANDON] = 1.0
+
+    def abandoned(self) -> bool:
+        return self._a[_ABANDON] != 0.0
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this child when the supervisor dies, so no job runs unsupervised."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _rss_mb() -> float:
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class ChildLoop:
+    def __init__(self, settings: "Settings", options: "WorkerOptions", slot: Slot, token: str, claimed) -> None:
+        from .app import App
+
+        self.options, self.slot, self.token, self.claimed = options, slot, token, claimed
+        self.app = App(settings)
+        self.backend = self.app.backend
+        self.batch = 1
+        self.pending_done: list[tuple[int, float]] = []
+        self.flush_at = 0.0
+
+    def stopping(self) -> bool:
+        return self.slot.stop_requested()
+
+    def _reserve_quota(self) -> int:
+        """How many jobs this claim may take under --max-jobs (0: the worker is done)."""
+        if self.options.max_jobs is None:
+            return self.batch
+        with self.claimed.get_lock():
+            left = self.options.max_jobs - self.claimed.value
+            take = max(0, min(self.batch, left))
+            self.claimed.value += take
+        return take
+
+    def _return_quota(self, unused: int) -> None:
+        if self.options.max_jobs is not None and unused:
+            with self.claimed.get_lock():
+                self.claimed.value -= unused
+
+    def run(self) -> int:
+        idle_since = None
+        while not self.stopping():
+            quota = self._reserve_quota()
+            if quota == 0:
+                break
+            jobs = self.backend.claim(self.options.queues, self.token, quota)
+            self._return_quota(quota - len(jobs))
+            if not jobs:
+                self.flush()
+                if self.options.stop_when_empty:
+                    break
+                idle_since = idle_since or time.monotonic()
+                self.idle()
+                continue
+            idle_since = None
+            started = time.monotonic()
+            self.run_batch(jobs)
+            self.adapt(time.monotonic() - started, len(jobs))
+            if self.options.memory_mb and _rss_mb() > self.options.memory_mb:
+                self.flush()
+                log.info("worker recycled", extra={"event": "recycle", "rss_mb": round(_rss_mb())})
+                return RECYCLE
+        self.flush()
+        return 0
+
+    def run_batch(self, jobs: list) -> None:
+        for index, job in enumerate(jobs):
+            if self.stopping():
+                self.flush()
+                self.backend.release(self.token, [j.id for j in jobs[index:]])
+                self._return_quota(len(jobs) - index)
+                return
+            tries_timeout = self._deadline(job)
+            self.slot.begin(job.id, time.time() + tries_timeout)
+            outcome, duration = execute(self.app, job, self.token, tries=self.options.tries,
+                                        timeout=self.options.timeout)
+            if outcome == DONE:
+                self.pending_done.append((job.id, duration))
+                if not self.flush_at:
+                    self.flush_at = time.monotonic() + FLUSH_SECONDS
+                if time.monotonic() >= self.flush_at:
+                    self.flush()
+            self.slot.end()
+            self.slot.count(outcome)
+
+    def _deadline(self, job) -> float:
+        from .runner import limits
+
+        return limits(self.app, job, self.options.tries, self.options.timeout)[1]
+
+    def flush(self) -> None:
+        if self.pending_done:
+            self.backend.complete(self.pending_done, self.token)
+            self.pending_done = []
+        self.flush_at = 0.0
+
+    def adapt(self, seconds: float, count: int) -> None:
+        if seconds < FAST_BATCH_SECONDS:
+            self.batch = min(MAX_BATCH, self.batch * 2)
+        elif seconds / max(count, 1) > FAST_BATCH_SECONDS / 4:
+            self.batch = 1
+
+    def idle(self) -> None:
+        """Sleep up to --sleep (with jitter), waking early when another process commits."""
+        deadline = time.monotonic() + self.options.sleep * (0.75 + random.random() / 2)
+        version = self.backend.data_version()
+        while time.monotonic() < deadline and not self.stopping():
+            time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+            if self.backend.data_version() != version:
+                return
+
+
+def child_main(settings: "Settings", options: "WorkerOptions", slot: Slot, token: str, claimed) -> None:
+    _die_with_parent()
+    # The supervisor decides about stopping; the child only notes a signal (Ctrl-C reaches
+    # the whole process group) and finishes its current job.
+    signal.signal(signal.SIGTERM, lambda *_: slot.request_stop())
+    signal.signal(signal.SIGINT, lambda *_: slot.request_stop())
+    install_alarm()
+    code = ChildLoop(settings, options, slot, token, claimed).run()
+    os._exit(code)
