@@ -1,7 +1,101 @@
-"""CLI commands: photos (to be written)."""
+"""CLI commands: `photos add|list|show` and `process-photos`."""
+
+from __future__ import annotations
+
+from typing import Annotated, List, Optional
 
 import typer
+
+from . import _common
+
+photos_app = typer.Typer(help="Register photos and look at them.", no_args_is_help=True)
+
+LIST_COLUMNS = ("id", "status", "album", "size", "taken_at", "camera", "file", "error")
+
+
+def _table_row(photo: dict) -> dict:
+    """A photo squeezed for a terminal table; --json keeps every field."""
+    import os
+
+    size = f"{photo['width']}x{photo['height']}" if photo["width"] else None
+    error = photo["error"] if not photo["error"] or len(photo["error"]) <= 60 else photo["error"][:57] + "..."
+    return {"id": photo["id"], "status": photo["status"], "album": photo["album"], "size": size,
+            "taken_at": (photo["taken_at"] or "")[:16].replace("T", " ") or None,
+            "camera": photo["camera_model"], "file": os.path.basename(photo["path"]), "error": error}
+
+
+@photos_app.command("add")
+def add(
+    paths: Annotated[List[str], typer.Argument(help="Image files or folders (walked recursively).")],
+    album: Annotated[Optional[str], typer.Option("--album", help="Album name for these photos.")] = None,
+    no_queue: Annotated[bool, typer.Option("--no-queue", help="Register only; `process-photos` queues them later.")] = False,
+    json_out: _common.JsonOption = False,
+) -> None:
+    """Register image files and queue their processing, in one transaction, as one batch."""
+    from photojobs.photos.store import add_photos
+
+    with _common.open_app() as app:
+        result = add_photos(app, paths, album=album, queue=not no_queue).summary()
+    if _common.wants_json(json_out):
+        _common.print_json(result)
+        return
+    reasons = ", ".join(f"{n} {r}" for r, n in result["skipped_by_reason"].items())
+    _common.say(f"Added {result['added']}, changed {result['changed']}, unchanged {result['unchanged']},"
+                f" skipped {result['skipped']}" + (f" ({reasons})" if reasons else "")
+                + (f"; queued {result['queued']} (batch {result['batch_id']})" if result["queued"] else ""))
+
+
+@photos_app.command("list")
+def list_(
+    album: Annotated[Optional[str], typer.Option("--album", help="Only this album.")] = None,
+    status: Annotated[Optional[str], typer.Option("--status", help="Only pending, ready or failed photos.")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="At most this many.")] = None,
+    json_out: _common.JsonOption = False,
+) -> None:
+    """List photos, oldest first."""
+    from photojobs.photos.store import list_photos
+
+    with _common.open_app() as app:
+        rows = list_photos(app, album=album, status=status, limit=limit)
+    if _common.wants_json(json_out):
+        _common.print_json(rows)
+    else:
+        _common.table([_table_row(r) for r in rows], LIST_COLUMNS, empty="No photos.")
+
+
+@photos_app.command("show")
+def show(
+    photo_id: Annotated[int, typer.Argument(help="Photo id (see `photos list`).")],
+    json_out: _common.JsonOption = False,
+) -> None:
+    """Show one photo: file facts, EXIF, thumbnails, status."""
+    from photojobs.photos.store import get_photo
+
+    with _common.open_app() as app:
+        photo = get_photo(app, photo_id)
+    if not _common.wants_json(json_out):
+        photo["exif"] = f"{len(photo['exif'])} tags (see --json)"
+    _common.show(photo, json_out)
+
+
+def process_photos(
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Stop after this many photos.")] = None,
+    loop: Annotated[bool, typer.Option("--loop", help="Keep waiting for new photos.")] = False,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Worker processes.")] = 1,
+    regenerate_thumbnails: Annotated[bool, typer.Option("--regenerate-thumbnails",
+                                                        help="Rebuild every photo's thumbnails.")] = False,
+) -> None:
+    """Process queued photos (EXIF, size, thumbnails) with a progress bar; exit 1 if one failed."""
+    from photojobs.photos.store import queue_unqueued
+
+    with _common.open_app() as app:
+        queued = queue_unqueued(app, regenerate=regenerate_thumbnails)
+    if queued:
+        _common.say(f"Queued {queued} photo(s) that had no job.")
+    _common.drain("photos", limit=limit, loop=loop, concurrency=concurrency, noun="photos")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the main app."""
+    app.add_typer(photos_app, name="photos")
+    app.command("process-photos")(process_photos)

@@ -1,0 +1,155 @@
+"""File facts (size, mtime, sha256, mime type) and the classification of read errors.
+
+An error that no retry can fix (missing file, permission, empty file) becomes a
+PermanentFailure; an I/O error that may pass (EIO, a stale NFS handle, a busy device)
+becomes RetryLater.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import errno
+import hashlib
+import os
+import stat
+from pathlib import Path
+from typing import Iterator
+
+from ..errors import PermanentFailure, RetryLater
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp")
+HEIF_EXTENSIONS = (".heic", ".heif")
+
+# Read the whole file into memory below this size: one read serves the hash, the EXIF
+# and the decoder, and an OSError from the decoder is then surely a decode error.
+IN_MEMORY_LIMIT = 256 * 1024 * 1024
+
+_PERMANENT_ERRNOS = {errno.ENOENT, errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.EISDIR, errno.ELOOP,
+                     errno.ENAMETOOLONG}
+
+
+@dataclasses.dataclass
+class FileFacts:
+    size_bytes: int
+    mtime_ns: int
+    sha256: str
+    mime: str | None
+    data: bytes | None  # the content, when it fits IN_MEMORY_LIMIT
+
+
+def heif_available() -> bool:
+    try:
+        import pillow_heif  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def image_extensions() -> tuple[str, ...]:
+    return IMAGE_EXTENSIONS + (HEIF_EXTENSIONS if heif_available() else ())
+
+
+def display_path(path: str | bytes | os.PathLike) -> str:
+    """A path as text for people and JSON: non-UTF-8 bytes shown as \\xNN escapes."""
+    raw = os.fsencode(path)
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def io_failure(exc: OSError, path: str | bytes | os.PathLike) -> Exception:
+    """PermanentFailure or RetryLater for an OSError met while reading `path`."""
+    where = display_path(path)
+    if isinstance(exc, FileNotFoundError) or exc.errno == errno.ENOENT:
+        return PermanentFailure(f"source file is missing: {where}")
+    if exc.errno in _PERMANENT_ERRNOS:
+        return PermanentFailure(f"cannot read {where}: {exc.strerror or exc}")
+    return RetryLater(f"I/O error reading {where}: {exc.strerror or exc}")
+
+
+@contextlib.contextmanager
+def classified_io(path: str | bytes | os.PathLike) -> Iterator[None]:
+    """Turn OSErrors raised inside into PermanentFailure or RetryLater."""
+    try:
+        yield
+    except OSError as exc:
+        raise io_failure(exc, path) from exc
+
+
+def sniff_mime(head: bytes) -> str | None:
+    """The mime type an image file's first bytes announce, or None."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return "image/tiff"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head[4:8] == b"ftyp" and head[8:12] in (b"heic", b"heix", b"heim", b"heis", b"mif1", b"msf1", b"hevc"):
+        return "image/heic" if head[8:12] != b"mif1" else "image/heif"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    return None
+
+
+def read_facts(path: str | bytes | os.PathLike) -> FileFacts:
+    """Size, mtime, sha256 and sniffed mime type of a file; its bytes if it is not huge.
+
+    Raises PermanentFailure for a missing, unreadable or empty file, RetryLater for an
+    I/O error that may pass.
+    """
+    with classified_io(path):
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise PermanentFailure(f"not a regular file: {display_path(path)}")
+            if st.st_size == 0:
+                raise PermanentFailure(f"empty file (0 bytes): {display_path(path)}")
+            if st.st_size <= IN_MEMORY_LIMIT:
+                data = f.read()
+                digest = hashlib.sha256(data).hexdigest()
+                head = data[:32]
+            else:
+                data = None
+                head = f.read(32)
+                f.seek(0)
+                digest = hashlib.file_digest(f, "sha256").hexdigest()
+    if data is not None and len(data) != st.st_size:
+        raise RetryLater(f"{display_path(path)} changed while it was read")
+    return FileFacts(st.st_size, st.st_mtime_ns, digest, sniff_mime(head), data)
+
+
+def stat_signature(path: str | bytes | os.PathLike) -> tuple[int, int]:
+    """(size, mtime_ns): what `photos add` compares to tell a changed file."""
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns
+
+
+def write_atomically(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write `data` to a temp file next to `path`, fsync it, rename it into place, and
+    fsync the folder, so a reader sees the old file or the whole new one."""
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(path.parent)
+
+
+def fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

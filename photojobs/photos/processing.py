@@ -1,0 +1,129 @@
+"""Processing one photo: file facts, EXIF, displayed size, thumbnails, the row updated.
+
+Idempotent: thumbnails are written to a temp file and renamed, and a conversion whose
+fingerprint (source sha256 + its settings) is unchanged and whose file exists is not
+made again. A file that can never be processed raises PermanentFailure (no retry); an
+I/O error that may pass raises RetryLater.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import PermanentFailure, RetryLater
+from . import thumbnails as thumbs_mod
+from .exif import read_exif
+from .files import classified_io, read_facts, write_atomically
+from .store import source_path
+
+if TYPE_CHECKING:
+    from ..app import App
+
+
+def thumbnail_folder(photo_id: int, settings: thumbs_mod.ThumbnailSettings) -> Path:
+    """A photo's thumbnail folder, relative to the storage root (1000 photos a shard)."""
+    return Path(settings.folder) / f"{photo_id // 1000:03d}" / str(photo_id)
+
+
+def _mime(facts_mime: str | None, image: Any) -> str:
+    from PIL import Image
+
+    return facts_mime or Image.MIME.get(image.format or "", "application/octet-stream")
+
+
+def _stale(settings: thumbs_mod.ThumbnailSettings, storage: Path, sha256: str, old_prints: dict,
+           old_thumbs: dict, regenerate: bool) -> set[str]:
+    """Names of the conversions to (re)build."""
+    stale = set()
+    for conversion in settings.conversions:
+        entry = old_thumbs.get(conversion.name)
+        if (regenerate or entry is None or old_prints.get(conversion.name) != settings.fingerprint(conversion, sha256)
+                or not (storage / entry["path"]).is_file()):
+            stale.add(conversion.name)
+    return stale
+
+
+def _write_thumbnails(made: dict[str, thumbs_mod.Thumbnail], photo_id: int,
+                      settings: thumbs_mod.ThumbnailSettings, storage: Path) -> dict[str, dict]:
+    by_name = {c.name: c for c in settings.conversions}
+    folder = thumbnail_folder(photo_id, settings)
+    written = {}
+    for name, thumb in made.items():
+        relative = folder / f"{name}.{by_name[name].extension}"
+        try:
+            write_atomically(storage / relative, thumb.data)
+        except OSError as exc:
+            raise RetryLater(f"cannot write thumbnail {relative}: {exc.strerror or exc}") from exc
+        written[name] = {"path": str(relative), "width": thumb.width, "height": thumb.height}
+    return written
+
+
+def _remove_dropped(old_thumbs: dict, keep: dict, storage: Path) -> None:
+    """Delete thumbnail files no longer part of the photo (a conversion removed or its format changed)."""
+    kept_paths = {t["path"] for t in keep.values()}
+    for entry in old_thumbs.values():
+        if entry.get("path") and entry["path"] not in kept_paths:
+            target = storage / entry["path"]
+            if storage in target.resolve().parents:
+                try:
+                    target.unlink()
+                except OSError:
+                    pass
+
+
+def process_photo(app: "App", photo_id: int, regenerate: bool = False) -> dict[str, Any]:
+    """Process one registered photo; returns the fields written."""
+    rows = app.backend.read("SELECT id, path, fingerprint, thumbnails FROM photos WHERE id = ?", [photo_id])
+    if not rows:
+        raise PermanentFailure(f"photo {photo_id} does not exist (removed after it was queued?)")
+    row = rows[0]
+    path = source_path(row["path"])
+    facts = read_facts(path)
+    exif = read_exif(facts.data) if facts.data is not None else _exif_from_file(path)
+    settings = thumbs_mod.thumbnail_settings(app.settings.section("thumbnails"))
+    source = facts.data if facts.data is not None else path
+    with classified_io(path):
+        image = thumbs_mod.open_image(source, settings.max_pixels)
+    storage = app.settings.storage_path
+    with image:
+        width, height = thumbs_mod.displayed_size(image.size, exif.orientation)
+        mime = _mime(facts.mime, image)
+        old_prints = json.loads(row["fingerprint"] or "{}")
+        old_thumbs = json.loads(row["thumbnails"] or "{}")
+        stale = _stale(settings, storage, facts.sha256, old_prints, old_thumbs, regenerate)
+        with classified_io(path):
+            made = thumbs_mod.render(image, exif.orientation, settings, only=stale) if stale else {}
+    current = {c.name for c in settings.conversions}
+    written = _write_thumbnails(made, photo_id, settings, storage)
+    thumbnails = {name: entry for name, entry in old_thumbs.items() if name in current and name not in written}
+    thumbnails.update(written)
+    _remove_dropped(old_thumbs, thumbnails, storage)
+    prints = {c.name: settings.fingerprint(c, facts.sha256) for c in settings.conversions}
+    fields = {
+        "status": "ready", "width": width, "height": height, "orientation": exif.orientation,
+        "size_bytes": facts.size_bytes, "mtime_ns": facts.mtime_ns, "sha256": facts.sha256, "mime": mime,
+        "camera_make": exif.camera_make, "camera_model": exif.camera_model, "lens": exif.lens, "iso": exif.iso,
+        "exposure_time": exif.exposure_time, "f_number": exif.f_number, "focal_length": exif.focal_length,
+        "taken_at": exif.taken_at, "gps_lat": exif.gps_lat, "gps_lon": exif.gps_lon,
+        "exif": json.dumps(exif.tags, ensure_ascii=False), "thumbnails": json.dumps(thumbnails),
+        "fingerprint": json.dumps(prints), "warnings": json.dumps(exif.warnings, ensure_ascii=False),
+        "processed_at": time.time(), "error": None,
+    }
+    with app.transaction() as conn:
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        updated = conn.execute(f"UPDATE photos SET {assignments} WHERE id = ?", [*fields.values(), photo_id]).rowcount
+    if not updated:
+        raise PermanentFailure(f"photo {photo_id} was removed while it was processed")
+    fields["rebuilt"] = sorted(written)
+    return fields
+
+
+def _exif_from_file(path: str) -> Any:
+    with classified_io(path), open(path, "rb") as f:
+        return read_exif(f)
+
+
+__all__ = ["process_photo", "thumbnail_folder"]

@@ -1,0 +1,236 @@
+"""The photos table: registering files (`photos add`), listing and showing photos.
+
+A path is stored as TEXT when it is valid UTF-8, else as a BLOB holding the file
+name's exact bytes, so a photo named with non-UTF-8 bytes can still be opened:
+read it back with `source_path(row["path"])`. Thumbnail paths are stored relative to
+the storage root; `thumbnail_path(settings, photo_row, name)` resolves one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+from ..errors import NotFound, UsageError
+from .files import display_path, stat_signature
+from .scan import Skipped, scan
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from ..app import App
+    from ..settings import Settings
+
+JOB_NAME = "process_photo"
+STATUSES = ("pending", "ready", "failed")
+CONTRACT_FIELDS = ("id", "path", "album", "status", "width", "height", "orientation", "size_bytes", "sha256",
+                   "mime", "camera_make", "camera_model", "lens", "iso", "exposure_time", "f_number",
+                   "focal_length", "taken_at", "gps_lat", "gps_lon", "thumbnails", "processed_at", "error")
+
+
+def db_path_value(path: str) -> str | bytes:
+    """How a file's path is stored: text, or its raw bytes when it is not valid UTF-8."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(path)
+    return path
+
+
+def source_path(value: str | bytes) -> str:
+    """A stored path back as a str the OS functions accept (surrogate-escaped if needed)."""
+    return os.fsdecode(value) if isinstance(value, (bytes, bytearray)) else value
+
+
+def thumbnail_path(settings: "Settings", photo: "sqlite3.Row | dict", name: str) -> Path | None:
+    """The absolute path of a photo's thumbnail `name`, or None if it has none."""
+    thumbs = json.loads(photo["thumbnails"] or "{}")
+    entry = thumbs.get(name)
+    return settings.storage_path / entry["path"] if entry else None
+
+
+@dataclasses.dataclass
+class AddResult:
+    added: list[int] = dataclasses.field(default_factory=list)
+    changed: list[int] = dataclasses.field(default_factory=list)
+    unchanged: list[int] = dataclasses.field(default_factory=list)
+    skipped: list[Skipped] = dataclasses.field(default_factory=list)
+    queued: int = 0
+    batch_id: int | None = None
+
+    def summary(self) -> dict[str, Any]:
+        reasons: dict[str, int] = {}
+        for s in self.skipped:
+            reasons[s.reason] = reasons.get(s.reason, 0) + 1
+        return {"added": len(self.added), "changed": len(self.changed), "unchanged": len(self.unchanged),
+                "skipped": len(self.skipped), "skipped_by_reason": reasons, "queued": self.queued,
+                "batch_id": self.batch_id, "photo_ids": self.added + self.changed,
+                "skipped_files": [dataclasses.asdict(s) for s in self.skipped]}
+
+
+def _register(conn: "sqlite3.Connection", path: str, album: str | None, result: AddResult, now: float) -> int | None:
+    """Insert or refresh one photo row; returns its id when it needs processing."""
+    try:
+        size, mtime_ns = stat_signature(path)
+    except OSError as exc:
+        result.skipped.append(Skipped(display_path(path), f"unreadable ({exc.strerror})"))
+        return None
+    value = db_path_value(path)
+    row = conn.execute("SELECT id, size_bytes, mtime_ns, album FROM photos WHERE path = ?", [value]).fetchone()
+    if row is None:
+        photo_id = conn.execute(
+            "INSERT INTO photos (path, album, status, size_bytes, mtime_ns, created_at) VALUES (?, ?, 'pending', ?, ?, ?)"
+            " RETURNING id", [value, album, size, mtime_ns, now]).fetchone()[0]
+        result.added.append(photo_id)
+        return photo_id
+    photo_id = row["id"]
+    if album is not None and album != row["album"]:
+        conn.execute("UPDATE photos SET album = ? WHERE id = ?", [album, photo_id])
+    if (row["size_bytes"], row["mtime_ns"]) == (size, mtime_ns):
+        result.unchanged.append(photo_id)
+        return None
+    conn.execute("UPDATE photos SET status = 'pending', size_bytes = ?, mtime_ns = ?, error = NULL WHERE id = ?",
+                 [size, mtime_ns, photo_id])
+    result.changed.append(photo_id)
+    return photo_id
+
+
+def add_photos(app: "App", paths: Sequence[str | os.PathLike], album: str | None = None,
+               queue: bool = True) -> AddResult:
+    """Register the image files under `paths` and dispatch their processing jobs as one
+    batch, all in one transaction. An unchanged file already known is a no-op; a changed
+    one (size or mtime) goes back to pending and is processed again."""
+    if not paths:
+        raise UsageError("give at least one file or folder")
+    if album is not None and (not album.strip() or any(ord(c) < 32 for c in album)):
+        raise UsageError("--album must be a non-empty name without control characters")
+    found = scan(paths)
+    result = AddResult(skipped=list(found.skipped))
+    now = time.time()
+    with app.transaction() as conn:
+        todo = [pid for pid in (_register(conn, p, album, result, now) for p in found.files) if pid is not None]
+        if queue and todo:
+            _dispatch(app, conn, todo, result, _batch_name(paths, album))
+    return result
+
+
+def _batch_name(paths: Sequence[str | os.PathLike], album: str | None) -> str:
+    if album:
+        return f"photos add --album {album}"
+    first = display_path(os.path.abspath(paths[0]))
+    return f"photos add {first}" + (f" (+{len(paths) - 1})" if len(paths) > 1 else "")
+
+
+def _dispatch(app: "App", conn: "sqlite3.Connection", photo_ids: list[int], result: AddResult,
+              batch: str | None, regenerate: bool = False) -> None:
+    from ..app import Dispatch
+
+    payload = (lambda pid: {"photo_id": pid, "regenerate_thumbnails": True}) if regenerate else (
+        lambda pid: {"photo_id": pid})
+    ids = app.dispatch_many([Dispatch(JOB_NAME, payload(pid)) for pid in photo_ids], batch=batch,
+                            skip_duplicates=True)
+    job_ids = [j for j in ids if j is not None]
+    result.queued += len(job_ids)
+    if job_ids and batch:
+        row = conn.execute("SELECT batch_id FROM jobs WHERE id = ?", [job_ids[0]]).fetchone()
+        result.batch_id = row[0] if row else None
+        if result.batch_id is not None:
+            conn.executemany("UPDATE photos SET batch_id = ? WHERE id = ?",
+                             [(result.batch_id, pid) for pid, jid in zip(photo_ids, ids) if jid is not None])
+
+
+def queue_unqueued(app: "App", regenerate: bool = False) -> int:
+    """Dispatch a job for every photo that needs one and has no live job: pending photos
+    (added with --no-queue), or with `regenerate` every photo. Returns how many."""
+    live = "SELECT 1 FROM jobs WHERE jobs.unique_key = 'photo:' || photos.id AND jobs.status IN ('pending', 'reserved')"
+    where = "" if regenerate else "WHERE status = 'pending'"
+    result = AddResult()
+    with app.transaction() as conn:
+        if regenerate:
+            conn.execute("UPDATE photos SET fingerprint = NULL")  # any job for them now rebuilds
+        ids = [r[0] for r in conn.execute(f"SELECT id FROM photos {where} {'AND' if where else 'WHERE'}"
+                                          f" NOT EXISTS ({live}) ORDER BY id")]
+        if ids:
+            _dispatch(app, conn, ids, result, "process-photos --regenerate-thumbnails" if regenerate else None,
+                      regenerate)
+    return result.queued
+
+
+def mark_failed(app: "App", photo_id: int, reason: str) -> None:
+    """The failure handler's write: the photo is failed, with the reason a user can read."""
+    with app.transaction() as conn:
+        conn.execute("UPDATE photos SET status = 'failed', error = ?, processed_at = ? WHERE id = ?",
+                     [reason[:2000], time.time(), photo_id])
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+def _thumbnails_view(settings: "Settings", raw: str | None) -> dict[str, dict]:
+    thumbs = json.loads(raw or "{}")
+    return {name: {"path": str(settings.storage_path / t["path"]), "width": t["width"], "height": t["height"]}
+            for name, t in thumbs.items()}
+
+
+def photo_view(settings: "Settings", row: "sqlite3.Row", full: bool = True) -> dict[str, Any]:
+    """A photo as `photos show --json` prints it (the CLI contract's fields, and more)."""
+    out: dict[str, Any] = {}
+    for field in CONTRACT_FIELDS:
+        if field == "path":
+            out["path"] = display_path(source_path(row["path"]))
+        elif field == "thumbnails":
+            out["thumbnails"] = _thumbnails_view(settings, row["thumbnails"])
+        else:
+            out[field] = row[field]
+    out["processed_at"] = _iso(row["processed_at"])
+    if full:
+        out["created_at"] = _iso(row["created_at"])
+        out["batch_id"] = row["batch_id"]
+        out["warnings"] = json.loads(row["warnings"] or "[]")
+        out["exif"] = json.loads(row["exif"] or "{}")
+    return out
+
+
+def _iso(stamp: float | None) -> str | None:
+    if stamp is None:
+        return None
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(stamp, timezone.utc).isoformat(timespec="seconds")
+
+
+def get_photo(app: "App", photo_id: int) -> dict[str, Any]:
+    rows = app.backend.read("SELECT * FROM photos WHERE id = ?", [photo_id])
+    if not rows:
+        raise NotFound(f"no photo with id {photo_id}", hint="see `photojobs photos list`")
+    return photo_view(app.settings, rows[0])
+
+
+def list_photos(app: "App", album: str | None = None, status: str | None = None,
+                limit: int | None = None) -> list[dict[str, Any]]:
+    if status is not None and status not in STATUSES:
+        raise UsageError(f"--status must be one of {', '.join(STATUSES)}, not {status!r}")
+    clauses, params = [], []
+    for column, value in (("album", album), ("status", status)):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    sql = "SELECT * FROM photos" + (" WHERE " + " AND ".join(clauses) if clauses else "") + " ORDER BY id"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return [photo_view(app.settings, r, full=False) for r in app.backend.read(sql, params)]
+
+
+def counts(app: "App", ids: Iterable[int] | None = None) -> dict[str, int]:
+    """Photos per status (all, or among `ids`)."""
+    sql = "SELECT status, count(*) FROM photos"
+    params: list[Any] = []
+    if ids is not None:
+        ids = list(ids)
+        sql += f" WHERE id IN ({','.join('?' * len(ids))})" if ids else " WHERE 0"
+        params = ids
+    return {r[0]: r[1] for r in app.backend.read(sql + " GROUP BY status", params)}

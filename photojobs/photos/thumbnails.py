@@ -1,0 +1,294 @@
+"""Thumbnails: conversions from the [thumbnails] table, made fast and upright.
+
+The pipeline decodes a JPEG once with `draft()` at the aspect-fitted size of the largest
+conversion (so libjpeg scales the DCT by 1/2, 1/4 or 1/8), resizes that once, applies
+the EXIF orientation on the small image, then makes each smaller conversion from the
+previous one (chained). Pillow's pixel limit is enforced from the header, before any
+decoding: a decompression bomb fails at once and costs nothing.
+
+Settings (photojobs.toml), all optional:
+
+    [thumbnails]
+    max_pixels = 89478485   # Pillow's default pixel limit
+    format = "jpeg"         # default for every conversion: "jpeg" or "webp"
+    quality = 82
+    colour = "keep"         # keep the ICC profile, or "srgb" to convert to sRGB
+    [thumbnails.thumb]      # a sub-table per conversion replaces the defaults
+    size = 320              # long side; or width = .. and height = .. for a box
+    fit = "contain"         # or "cover": fill the box, cropping the centre
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import warnings
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..errors import ConfigError, PermanentFailure
+
+PIPELINE_VERSION = 1  # bump when the output of the same settings changes
+DEFAULT_MAX_PIXELS = 89_478_485
+DEFAULT_CONVERSIONS = {"thumb": 320, "preview": 1024, "web": 2048}
+FORMATS = {"jpeg": "jpg", "webp": "webp"}
+FITS = ("contain", "cover")
+COLOURS = ("keep", "srgb")
+GLOBAL_KEYS = {"max_pixels", "format", "quality", "colour", "folder"}
+CONVERSION_KEYS = {"size", "width", "height", "fit", "format", "quality"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Conversion:
+    name: str
+    width: int
+    height: int
+    fit: str = "contain"
+    format: str = "jpeg"
+    quality: int = 82
+
+    @property
+    def extension(self) -> str:
+        return FORMATS[self.format]
+
+    def target(self, size: tuple[int, int]) -> tuple[tuple[int, int], float]:
+        """(output size, scale of the whole image) for a displayed image of `size`; never upscales."""
+        w, h = size
+        if self.fit == "cover":
+            scale = min(1.0, max(self.width / w, self.height / h))
+            return (min(self.width, w), min(self.height, h)), scale
+        scale = min(1.0, self.width / w, self.height / h)
+        return (max(1, round(w * scale)), max(1, round(h * scale))), scale
+
+
+@dataclasses.dataclass(frozen=True)
+class ThumbnailSettings:
+    conversions: tuple[Conversion, ...]
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    colour: str = "keep"
+    folder: str = "thumbnails"
+
+    def fingerprint(self, conversion: Conversion, source_sha256: str) -> str:
+        """Changes when the source or anything that shapes this conversion's output does."""
+        spec = {"v": PIPELINE_VERSION, "src": source_sha256, "colour": self.colour,
+                **dataclasses.asdict(conversion)}
+        return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:20]
+
+
+@dataclasses.dataclass
+class Thumbnail:
+    name: str
+    width: int
+    height: int
+    data: bytes
+
+
+def _conversion(name: str, table: Mapping[str, Any], defaults: Mapping[str, Any]) -> Conversion:
+    unknown = set(table) - CONVERSION_KEYS
+    if unknown:
+        raise ConfigError(f"[thumbnails.{name}]: unknown key {sorted(unknown)[0]!r}"
+                          f" (accepted: {', '.join(sorted(CONVERSION_KEYS))})")
+    size = table.get("size")
+    width, height = table.get("width", size), table.get("height", size)
+    for label, value in (("width", width), ("height", height)):
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 20000:
+            raise ConfigError(f"[thumbnails.{name}]: {label} (or size) must be a whole number of pixels, 1-20000")
+    fmt = str(table.get("format", defaults.get("format", "jpeg"))).lower().replace("jpg", "jpeg")
+    quality = table.get("quality", defaults.get("quality", 82))
+    fit = table.get("fit", "contain")
+    if fmt not in FORMATS:
+        raise ConfigError(f"[thumbnails.{name}]: format must be jpeg or webp, not {fmt!r}")
+    if not isinstance(quality, int) or isinstance(quality, bool) or not 1 <= quality <= 100:
+        raise ConfigError(f"[thumbnails.{name}]: quality must be 1-100")
+    if fit not in FITS:
+        raise ConfigError(f"[thumbnails.{name}]: fit must be contain or cover, not {fit!r}")
+    return Conversion(name, width, height, fit, fmt, quality)
+
+
+def thumbnail_settings(table: Mapping[str, Any] | None = None) -> ThumbnailSettings:
+    """Parse the [thumbnails] table (see the module docstring); ConfigError if it is wrong."""
+    table = dict(table or {})
+    subtables = {k: v for k, v in table.items() if isinstance(v, Mapping)}
+    unknown = set(table) - GLOBAL_KEYS - set(subtables)
+    if unknown:
+        raise ConfigError(f"[thumbnails]: unknown key {sorted(unknown)[0]!r}"
+                          f" (accepted: {', '.join(sorted(GLOBAL_KEYS))} and conversion tables)")
+    for name in subtables:
+        if not name.replace("_", "").replace("-", "").isalnum():
+            raise ConfigError(f"[thumbnails.{name}]: a conversion name is letters, digits, - and _")
+    tables = subtables or {name: {"size": size} for name, size in DEFAULT_CONVERSIONS.items()}
+    conversions = tuple(_conversion(name, t, table) for name, t in tables.items())
+    max_pixels = table.get("max_pixels", DEFAULT_MAX_PIXELS)
+    if not isinstance(max_pixels, int) or isinstance(max_pixels, bool) or max_pixels < 1:
+        raise ConfigError("[thumbnails]: max_pixels must be a positive whole number")
+    colour = table.get("colour", "keep")
+    if colour not in COLOURS:
+        raise ConfigError(f"[thumbnails]: colour must be keep or srgb, not {colour!r}")
+    folder = str(table.get("folder", "thumbnails"))
+    if Path(folder).is_absolute() or ".." in Path(folder).parts:
+        raise ConfigError("[thumbnails]: folder must be a relative path inside the storage root")
+    return ThumbnailSettings(conversions, max_pixels, colour, folder)
+
+
+# -- decoding -------------------------------------------------------------------------------
+
+def open_image(source: bytes | str | Path, max_pixels: int) -> Any:
+    """Open an image (header only) and refuse it if it has more pixels than `max_pixels`."""
+    from PIL import Image, UnidentifiedImageError
+
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    fp = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(fp)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise PermanentFailure(f"refused as a decompression bomb: {exc}") from None
+    except UnidentifiedImageError:
+        raise PermanentFailure("not an image Pillow can read (unknown or damaged format)") from None
+    except (SyntaxError, ValueError, EOFError, OSError, IndexError, TypeError, KeyError) as exc:
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise
+        raise PermanentFailure(f"damaged image header: {type(exc).__name__}: {exc}") from None
+    width, height = image.size
+    if width < 1 or height < 1:
+        raise PermanentFailure(f"image has no pixels ({width}x{height})")
+    if width * height > max_pixels:
+        raise PermanentFailure(f"refused: {width}x{height} = {width * height} pixels is over the"
+                               f" limit of {max_pixels} (max_pixels in [thumbnails])")
+    return image
+
+
+def displayed_size(size: tuple[int, int], orientation: int) -> tuple[int, int]:
+    """Width and height as shown: orientations 5-8 swap them."""
+    return (size[1], size[0]) if orientation in (5, 6, 7, 8) else size
+
+
+_TRANSPOSE = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "TRANSPOSE",
+              6: "ROTATE_270", 7: "TRANSVERSE", 8: "ROTATE_90"}
+
+
+def upright(image: Any, orientation: int) -> Any:
+    """Apply an EXIF orientation (1-8; anything else is 1) to the pixels."""
+    from PIL import Image
+
+    name = _TRANSPOSE.get(orientation)
+    return image if name is None else image.transpose(getattr(Image.Transpose, name))
+
+
+def _decode(image: Any, size: tuple[int, int]) -> Any:
+    """Load the pixels, letting a JPEG decode at the smallest DCT scale >= `size`."""
+    if image.format == "JPEG":
+        image.draft(image.mode, size)
+    try:
+        if getattr(image, "n_frames", 1) > 1:
+            image.seek(0)
+        image.load()
+    except PermanentFailure:
+        raise
+    except OSError as exc:
+        if exc.errno is not None:
+            raise
+        raise PermanentFailure(f"damaged or truncated image data: {exc}") from None
+    except Exception as exc:  # decoders raise a zoo of errors on hostile input
+        raise PermanentFailure(f"damaged image data: {type(exc).__name__}: {exc}") from None
+    return image
+
+
+def _to_working_mode(image: Any, colour: str) -> tuple[Any, bytes | None]:
+    """RGB, RGBA or L pixels, and the ICC profile to keep (None once converted to sRGB)."""
+    icc = image.info.get("icc_profile") or None
+    mode = image.mode
+    if mode == "CMYK":
+        return _to_srgb(image, icc, "RGB") if icc else image.convert("RGB"), None
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        deep = image if mode == "I" else image.convert("I")
+        return deep.point(lambda v: v * (1 / 256)).convert("L"), icc
+    if mode == "F":
+        return image.convert("L"), icc
+    if mode == "P":
+        return image.convert("RGBA" if "transparency" in image.info else "RGB"), icc
+    if mode in ("LA", "PA", "La", "RGBa", "RGBA"):
+        image = image.convert("RGBA") if mode != "RGBA" else image
+    elif mode == "1":
+        image = image.convert("L")
+    elif mode not in ("RGB", "L"):
+        image = image.convert("RGB")
+    if icc and colour == "srgb":
+        return _to_srgb(image, icc, image.mode), None
+    return image, icc
+
+
+def _to_srgb(image: Any, icc: bytes, out_mode: str) -> Any:
+    from PIL import ImageCms
+
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        return ImageCms.profileToProfile(image, source, ImageCms.createProfile("sRGB"), outputMode=out_mode)
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return image.convert(out_mode)  # a broken profile: plain conversion beats a failure
+
+
+# -- rendering --------------------------------------------------------------------------------
+
+def render(image: Any, orientation: int, settings: ThumbnailSettings,
+           only: set[str] | None = None) -> dict[str, Thumbnail]:
+    """Make the conversions (all, or those named in `only`) from an opened image."""
+    from PIL import Image
+
+    wanted = [c for c in settings.conversions if only is None or c.name in only]
+    if not wanted:
+        return {}
+    shown = displayed_size(image.size, orientation)
+    plans = sorted(((c, *c.target(shown)) for c in wanted), key=lambda p: -p[2])
+    top_scale = plans[0][2]
+    base_size = (max(1, round(shown[0] * top_scale)), max(1, round(shown[1] * top_scale)))
+    _decode(image, displayed_size(base_size, orientation))
+    pixels, icc = _to_working_mode(image, settings.colour)
+    stored_base = displayed_size(base_size, orientation)
+    if pixels.size != stored_base:
+        pixels = pixels.resize(stored_base, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    chain = upright(pixels, orientation)  # the whole picture, upright, at the current scale
+    out: dict[str, Thumbnail] = {}
+    for conversion, size, scale in plans:
+        whole = (max(1, round(shown[0] * scale)), max(1, round(shown[1] * scale)))
+        if chain.size != whole:
+            chain = chain.resize(whole, Image.Resampling.LANCZOS)
+        result = chain if conversion.fit == "contain" else _centre_crop(chain, size)
+        out[conversion.name] = Thumbnail(conversion.name, *result.size, _encode(result, conversion, icc))
+    return out
+
+
+def _centre_crop(image: Any, size: tuple[int, int]) -> Any:
+    w, h = image.size
+    cw, ch = min(size[0], w), min(size[1], h)
+    left, top = (w - cw) // 2, (h - ch) // 2
+    return image.crop((left, top, left + cw, top + ch))
+
+
+def _encode(image: Any, conversion: Conversion, icc: bytes | None) -> bytes:
+    from PIL import Image
+
+    if conversion.format == "jpeg" and image.mode == "RGBA":
+        flat = Image.new("RGB", image.size, (255, 255, 255))
+        flat.paste(image, mask=image.getchannel("A"))
+        image = flat
+    options: dict[str, Any] = {"quality": conversion.quality}
+    if icc:
+        options["icc_profile"] = icc
+    buffer = io.BytesIO()
+    if conversion.format == "jpeg":
+        image.save(buffer, "JPEG", **options)
+    else:
+        image.save(buffer, "WEBP", method=4, **options)
+    return buffer.getvalue()
+
+
+def make_thumbnails(source: bytes | str | Path, orientation: int, settings: ThumbnailSettings,
+                    only: set[str] | None = None) -> dict[str, Thumbnail]:
+    """Open `source` (bytes or a path), refuse a bomb, and render the conversions."""
+    image = open_image(source, settings.max_pixels)
+    with image:
+        return render(image, orientation, settings, only)
