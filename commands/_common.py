@@ -68,7 +68,7 @@ def say(message: str) -> None:
     if not STATE.quiet:
         from rich.console import Console
 
-        Console(highlight=False).print(message)
+        Console(highlight=False, soft_wrap=True).print(message)
 
 
 def table(rows: Sequence[dict], columns: Iterable[str], title: str | None = None, empty: str = "Nothing.") -> None:

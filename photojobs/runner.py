@@ -10,7 +10,7 @@ import traceback
 from typing import TYPE_CHECKING
 
 from .backend import AttemptError, Job
-from .errors import JobTimeout, PermanentFailure, RetryLater, UnknownJob, UsageError
+from .errors import JobTimeout, PermanentFailure, RetryLater, UnknownJob, UsageError, WorkerLost
 from .retry import DEFAULT_BACKOFF
 
 if TYPE_CHECKING:
@@ -96,7 +96,12 @@ def record_failure(app: "App", job: Job, worker: str | None, exc: BaseException,
         tries = limits(app, job)[0]
     error = error_of(exc)
     if not permanent and job.attempts < tries:
-        delay = exc.delay if isinstance(exc, RetryLater) and exc.delay is not None else _backoff(app, job)
+        if isinstance(exc, WorkerLost):
+            delay = 0.0  # the lease already made it wait; the crash may not be the job's fault
+        elif isinstance(exc, RetryLater) and exc.delay is not None:
+            delay = exc.delay
+        else:
+            delay = _backoff(app, job)
         if app.backend.retry_later(job.id, worker, delay, error, duration):
             log.warning("job retry", extra={"event": "retry", "job": _fields(job), "duration": duration,
                                             "error": f"{error.error_class}: {error.message}", "delay": delay})

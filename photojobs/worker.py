@@ -76,6 +76,8 @@ class Child:
     def __init__(self, index: int, token: str, process: multiprocessing.Process, slot: Slot):
         self.index, self.token, self.process, self.slot = index, token, process, slot
         self.killed_for: int | None = None  # the job id it was killed for running too long
+        self.started = time.monotonic()
+        self.reaped = False
 
 
 class Worker:
@@ -94,6 +96,7 @@ class Worker:
         self._claimed = self._ctx.Value("q", 0)
         self._incarnation = 0
         self._finished = [0, 0, 0]  # done, failed, retried by children that have exited
+        self._crashes = 0  # children in a row that died at start-up, holding no job
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -168,13 +171,13 @@ class Worker:
             wait([c.process.sentinel for c in self.children if c.process.exitcode is None], timeout=TICK)
 
     def _all_reaped(self) -> bool:
-        return all(getattr(c, "reaped", False) for c in self.children)
+        return all(c.reaped for c in self.children)
 
     def _reap(self, backend: SqliteBackend, child: Child) -> None:
         """A child exited: account for its job, give back its other jobs, maybe replace it."""
-        if getattr(child, "reaped", False):
+        if child.reaped:
             return
-        child.reaped = True  # type: ignore[attr-defined]
+        child.reaped = True
         child.process.join()
         code = child.process.exitcode
         done, failed, retried = child.slot.counts()
@@ -192,13 +195,14 @@ class Worker:
         self._finished[1] += failed
         self._finished[2] += retried
         child.slot.reset_counts()
-        if not self._stopping and self._should_replace(code):
+        crashed_at_start = code not in (0, RECYCLE) and not job_id and time.monotonic() - child.started < 2
+        self._crashes = self._crashes + 1 if crashed_at_start else 0
+        if self._crashes >= 5:
+            log.error("worker processes keep dying at start-up; stopping", extra={"event": "crash_loop"})
+            self.stop()
+        # Exit code 0: it stopped by itself (empty queue in cron mode, or --max-jobs reached).
+        if not self._stopping and code != 0:
             self._spawn(child.index)
-
-    def _should_replace(self, code: int | None) -> bool:
-        if code == 0:  # it stopped by itself: empty queue in cron mode, or --max-jobs reached
-            return False
-        return True
 
     def _record_lost(self, backend: SqliteBackend, token: str, job_id: int, exc: Exception) -> str:
         from .runner import record_failure
@@ -242,7 +246,7 @@ class Worker:
     def _publish(self) -> None:
         done, failed, retried = self._finished
         for child in self.children:
-            if not getattr(child, "reaped", False):
+            if not child.reaped:
                 d, f, r = child.slot.counts()
                 done, failed, retried = done + d, failed + f, retried + r
         changed = (done, failed, retried) != (self.report.done, self.report.failed, self.report.retried)

@@ -38,10 +38,10 @@ def stuck_in_c(marker: str = "") -> None:
     """Minutes inside one OpenSSL call, which never returns to Python to run a signal handler."""
     if marker:
         Path(marker).write_text(str(os.getpid()))
-    hashlib.pbkdf2_hmac("sha256", b"password", b"salt", 10**10)
+    hashlib.pbkdf2_hmac("sha256", b"password", b"salt", 2**31 - 1)
 
 
-@job("suicide", tries=2)
+@job("suicide", tries=2, backoff=[0])
 def suicide() -> None:
     os.kill(os.getpid(), 9)
 
@@ -60,3 +60,13 @@ def doomed(reason: str = "no") -> None:
 @job("later", tries=2)
 def later() -> None:
     raise RetryLater("not yet", delay=3600)
+
+
+@job("mark")
+def mark(n: int, path: str) -> None:
+    """Append n to a file: one O_APPEND write per run, so runs can be counted exactly."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, f"{n}\n".encode())
+    finally:
+        os.close(fd)

@@ -1,0 +1,91 @@
+"""Dispatching jobs: from Python and from the CLI, one at a time, in bulk, in your own transaction."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from photojobs import Dispatch
+from photojobs.errors import DuplicateJob, InvalidPayload, UnknownJob
+
+
+def rows(app, sql="SELECT name, queue, status, payload FROM jobs ORDER BY id", params=()):
+    return [dict(r) for r in app.backend.read(sql, params)]
+
+
+def test_dispatch_stores_json_payload_on_the_jobs_queue(app):
+    job_id = app.dispatch("mark", {"n": 1, "path": "/tmp/x"}, queue="photos", delay=60)
+    (row,) = app.backend.read("SELECT * FROM jobs WHERE id = ?", [job_id])
+    assert json.loads(row["payload"]) == {"n": 1, "path": "/tmp/x"}
+    assert row["queue"] == "photos" and row["status"] == "pending"
+    assert row["available_at"] - row["created_at"] == pytest.approx(60, abs=1)
+
+
+@pytest.mark.parametrize("payload, message", [
+    ({"n": "one", "path": "x"}, "n must be int"),
+    ({"path": "x"}, "lacks 'n'"),
+    ({"n": 1, "path": "x", "extra": 1}, "unknown payload key 'extra'"),
+    ([1, 2], "must be a JSON object"),
+])
+def test_a_payload_that_does_not_fit_is_refused_at_dispatch(app, payload, message):
+    with pytest.raises(InvalidPayload, match=message):
+        app.dispatch("mark", payload)
+    assert rows(app) == []
+
+
+def test_unknown_job_is_refused(app):
+    with pytest.raises(UnknownJob, match="no job named 'nope'"):
+        app.dispatch("nope")
+
+
+def test_unique_key_refuses_a_second_live_job(app):
+    app.dispatch("noop", unique_key="photo:1")
+    with pytest.raises(DuplicateJob, match="photo:1"):
+        app.dispatch("noop", unique_key="photo:1")
+    ids = app.dispatch_many([Dispatch("noop", unique_key="photo:1"), Dispatch("noop", unique_key="photo:2")],
+                            skip_duplicates=True)
+    assert ids[0] is None and ids[1] is not None
+    app.backend.conn.execute("UPDATE jobs SET status = 'done'")
+    assert app.dispatch("noop", unique_key="photo:1")  # a finished job no longer blocks its key
+
+
+def test_bulk_dispatch_is_one_transaction_and_a_batch(app):
+    with pytest.raises(InvalidPayload):
+        app.dispatch_many([("noop", {"n": 1}), ("noop", {"n": "bad"})])
+    assert rows(app) == []
+    ids = app.dispatch_many([("noop", {"n": i}) for i in range(100)], batch="shoot")
+    assert len(ids) == 100
+    (batch,) = app.backend.read("SELECT * FROM batches")
+    assert batch["name"] == "shoot" and batch["total"] == 100
+    assert app.backend.read("SELECT count(*) FROM jobs WHERE batch_id = ?", [batch["id"]])[0][0] == 100
+
+
+def test_dispatch_inside_your_transaction_rolls_back_with_your_data(app):
+    with pytest.raises(RuntimeError):
+        with app.transaction() as conn:
+            conn.execute("INSERT INTO orders (email, created_at) VALUES ('a@b.c', 0)")
+            app.dispatch("noop")
+            raise RuntimeError("the web request failed")
+    assert rows(app) == [] and app.backend.read("SELECT count(*) FROM orders")[0][0] == 0
+    with app.transaction() as conn:
+        conn.execute("INSERT INTO orders (email, created_at) VALUES ('a@b.c', 0)")
+        app.dispatch("noop")
+    assert len(rows(app)) == 1 and app.backend.read("SELECT count(*) FROM orders")[0][0] == 1
+
+
+def test_cli_dispatch(cli):
+    ok = cli("dispatch", "mark", "--payload", '{"n": 3, "path": "/tmp/p"}', "--json")
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["id"] == 1
+    for args, message in [
+        (["dispatch", "mark", "--payload", "{nope"], "not valid JSON"),
+        (["dispatch", "mark", "--payload", '{"n": 1}'], "lacks 'path'"),
+        (["dispatch", "nope"], "no job named 'nope'"),
+        (["dispatch", "noop", "--delay", "-3"], "--delay"),
+    ]:
+        bad = cli(*args)
+        assert bad.returncode == 2, (args, bad.stderr)
+        assert message in bad.stderr, (args, bad.stderr)
+    dup = [cli("dispatch", "noop", "--unique-key", "k") for _ in range(2)]
+    assert dup[0].returncode == 0 and dup[1].returncode == 2 and "unique key 'k'" in dup[1].stderr

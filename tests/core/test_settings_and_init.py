@@ -1,0 +1,98 @@
+"""Settings precedence, init, and the database's safety rules."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from photojobs.errors import ConfigError
+from photojobs.settings import load
+from tests.conftest import cli_env
+
+
+def test_precedence_defaults_file_env_flags(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert load().lease == 60.0
+    (tmp_path / "photojobs.toml").write_text("lease = 10\ngrace = 5\n[mail]\ntransport = 'file'\n")
+    assert load().lease == 10.0 and load().section("mail") == {"transport": "file"}
+    assert load(env={"PHOTOJOBS_LEASE": "20"}).lease == 20.0
+    assert load(env={"PHOTOJOBS_LEASE": "20"}, lease=30).lease == 30.0
+    assert load(env={"PHOTOJOBS_LEASE": "20"}).grace == 5.0
+
+
+def test_bad_config_is_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "photojobs.toml").write_text("lease = 'soon'\n")
+    with pytest.raises(ConfigError, match="lease"):
+        load()
+    (tmp_path / "photojobs.toml").write_text("durability = 'sometimes'\n")
+    with pytest.raises(ConfigError, match="durability"):
+        load()
+    (tmp_path / "photojobs.toml").write_text("this is not toml\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load()
+
+
+def run(args, cwd, **kw):
+    return subprocess.run([sys.executable, "-m", "photojobs", *args], cwd=cwd, env=cli_env(kw.get("env")),
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_init_twice_changes_nothing_and_files_are_private(tmp_path):
+    first = run(["init"], tmp_path)
+    assert first.returncode == 0, first.stderr
+    config = (tmp_path / "photojobs.toml").read_text()
+    db = tmp_path / "photojobs.db"
+    before = sqlite3.connect(db).execute("SELECT name, applied_at FROM migrations").fetchall()
+    second = run(["init"], tmp_path)
+    assert second.returncode == 0 and "up to date" in second.stdout
+    assert (tmp_path / "photojobs.toml").read_text() == config
+    assert sqlite3.connect(db).execute("SELECT name, applied_at FROM migrations").fetchall() == before
+    assert stat.S_IMODE(os.stat(db).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(tmp_path / "photojobs.toml").st_mode) == 0o600
+    assert sqlite3.connect(db).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert (tmp_path / "storage" / "logs").is_dir()
+
+
+def test_missing_database_exits_3_and_creates_nothing(tmp_path):
+    for args in (["work", "--stop-when-empty"], ["dispatch", "noop"], ["--db", "elsewhere.db", "work"]):
+        result = run(args, tmp_path)
+        assert result.returncode == 3, (args, result.stderr)
+        assert "photojobs init" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_corrupt_database_exits_3(tmp_path):
+    (tmp_path / "photojobs.db").write_bytes(b"this is no database" * 100)
+    result = run(["work", "--stop-when-empty"], tmp_path)
+    assert result.returncode == 3
+    assert "corrupt" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_old_schema_asks_for_migrate(tmp_path):
+    assert run(["init"], tmp_path).returncode == 0
+    conn = sqlite3.connect(tmp_path / "photojobs.db")
+    conn.execute("DELETE FROM migrations WHERE name = 'm002_domain'")
+    conn.commit()
+    result = run(["work", "--stop-when-empty"], tmp_path)
+    assert result.returncode == 3 and "photojobs migrate" in result.stderr
+
+
+def test_verbose_shows_the_traceback(tmp_path):
+    result = run(["-v", "work"], tmp_path)
+    assert result.returncode == 3 and "Traceback" in result.stderr
+
+
+def test_cron_path_imports_no_image_or_mail_library(workdir):
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "photojobs", "work", "--stop-when-empty"],
+                            cwd=workdir, env=cli_env(), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line}
+    for heavy in ("PIL", "exifread", "jinja2", "smtplib", "sqlite_utils", "apscheduler"):
+        assert heavy not in imported, heavy
