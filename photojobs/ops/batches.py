@@ -1,0 +1,62 @@
+"""Batches: jobs dispatched together under a name (`dispatch_many(..., batch="shoot 12")`).
+
+A batch's total is what was dispatched; its jobs' rows say how many are pending, running,
+done and failed. Rows can disappear (done rows are pruned after `keep_done_hours`, failed
+ones can be forgotten, a duplicate skipped at dispatch never had one): those are counted
+as `missing` and as finished, so progress still reaches 1.0.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..errors import NotFound, UsageError
+from .common import iso
+
+if TYPE_CHECKING:
+    from ..app import App
+
+_SUMMARY = """
+SELECT b.id, b.name, b.total, b.created_at,
+       count(j.id) AS present,
+       coalesce(sum(j.status = 'pending'), 0) AS pending,
+       coalesce(sum(j.status = 'reserved'), 0) AS running,
+       coalesce(sum(j.status = 'done'), 0) AS done,
+       coalesce(sum(j.status = 'failed'), 0) AS failed,
+       max(j.finished_at) AS last_finished_at
+FROM batches b LEFT JOIN jobs j ON j.batch_id = b.id
+"""
+
+
+def _summary(row) -> dict:
+    total = row["total"] or 0
+    missing = max(0, total - row["present"])
+    unfinished = row["pending"] + row["running"]
+    finished = max(0, total - unfinished)
+    return {"id": row["id"], "name": row["name"], "total": total, "pending": row["pending"],
+            "running": row["running"], "done": row["done"], "failed": row["failed"], "missing": missing,
+            "progress": round(finished / total, 4) if total else 1.0, "finished": unfinished == 0,
+            "created_at": iso(row["created_at"]),
+            "finished_at": iso(row["last_finished_at"]) if unfinished == 0 else None}
+
+
+def list_batches(app: "App", limit: int = 50, unfinished_only: bool = False) -> list[dict]:
+    """The most recent batches first, with their counts and progress."""
+    if limit < 1:
+        raise UsageError("--limit must be at least 1")
+    having = " HAVING coalesce(sum(j.status IN ('pending', 'reserved')), 0) > 0" if unfinished_only else ""
+    rows = app.backend.read(_SUMMARY + " GROUP BY b.id" + having + " ORDER BY b.id DESC LIMIT ?", [limit])
+    return [_summary(r) for r in rows]
+
+
+def show_batch(app: "App", batch_id: int, failed_limit: int = 50) -> dict:
+    """One batch: its counts and progress, and its failed jobs with their last error."""
+    rows = app.backend.read(_SUMMARY + " WHERE b.id = ? GROUP BY b.id", [batch_id])
+    if not rows:
+        raise NotFound(f"no batch {batch_id}", hint="see `photojobs batch list`")
+    result = _summary(rows[0])
+    failed = app.backend.read("SELECT id, name, queue, attempts, finished_at, last_error FROM jobs"
+                              " WHERE batch_id = ? AND status = 'failed' ORDER BY id LIMIT ?", [batch_id, failed_limit])
+    result["failed_jobs"] = [{"id": r["id"], "name": r["name"], "queue": r["queue"], "attempts": r["attempts"],
+                              "failed_at": iso(r["finished_at"]), "error": r["last_error"]} for r in failed]
+    return result

@@ -1,0 +1,122 @@
+"""What the queue is doing: per-queue depth, age and throughput, the live workers; monitor.
+
+Counts come from the `jobs` table: pending (ready now), delayed (pending, not yet due),
+reserved (running), failed; done and failed in the last hour; mean and p95 run time of
+the jobs done in the last hour (done rows are kept `keep_done_hours`). A worker is live
+while its heartbeat is younger than three leases.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import TYPE_CHECKING, Sequence
+
+from ..errors import UsageError
+from .common import iso, parse_queue_list
+
+if TYPE_CHECKING:
+    from ..app import App
+
+WINDOW = 3600.0  # seconds: "the last hour"
+STANDARD_QUEUES = ("emails", "photos", "downloads", "default")
+
+_COUNTS = """
+SELECT queue,
+       sum(status = 'pending' AND available_at <= :now) AS pending,
+       sum(status = 'pending' AND available_at > :now) AS delayed,
+       sum(status = 'reserved') AS reserved,
+       sum(status = 'failed') AS failed,
+       min(CASE WHEN status = 'pending' AND available_at <= :now THEN available_at END) AS oldest_ready,
+       sum(status = 'done' AND finished_at >= :since) AS done_last_hour,
+       sum(status = 'failed' AND finished_at >= :since) AS failed_last_hour,
+       avg(CASE WHEN status = 'done' AND finished_at >= :since THEN duration END) AS mean_s
+FROM jobs GROUP BY queue
+"""
+
+
+def _empty(queue: str) -> dict:
+    return {"queue": queue, "pending": 0, "delayed": 0, "reserved": 0, "failed": 0, "paused": False,
+            "oldest_pending_s": None, "done_last_hour": 0, "failed_last_hour": 0, "mean_s": None, "p95_s": None}
+
+
+def _p95(app: "App", queue: str, since: float, count: int) -> float | None:
+    if not count:
+        return None
+    offset = min(count - 1, max(0, math.ceil(0.95 * count - 1e-9) - 1))  # nearest-rank p95
+    rows = app.backend.read("SELECT duration FROM jobs WHERE queue = ? AND status = 'done' AND finished_at >= ?"
+                            " AND duration IS NOT NULL ORDER BY duration LIMIT 1 OFFSET ?", [queue, since, offset])
+    return rows[0][0] if rows else None
+
+
+def queue_stats(app: "App", queues: Sequence[str] | None = None) -> dict[str, dict]:
+    """Per queue: pending, delayed, reserved, failed, paused, oldest_pending_s, done and failed
+    in the last hour, mean_s and p95_s (run time of the jobs done in the last hour)."""
+    now = time.time()
+    since = now - WINDOW
+    paused = {r[0] for r in app.backend.read("SELECT queue FROM paused_queues")}
+    stats: dict[str, dict] = {}
+    for row in app.backend.read(_COUNTS, {"now": now, "since": since}):
+        entry = _empty(row["queue"])
+        for key in ("pending", "delayed", "reserved", "failed", "done_last_hour", "failed_last_hour"):
+            entry[key] = row[key] or 0
+        if row["oldest_ready"] is not None:
+            entry["oldest_pending_s"] = round(max(0.0, now - row["oldest_ready"]), 3)
+        if row["mean_s"] is not None:
+            entry["mean_s"] = round(row["mean_s"], 6)
+            done_timed = app.backend.read("SELECT count(*) FROM jobs WHERE queue = ? AND status = 'done'"
+                                          " AND finished_at >= ? AND duration IS NOT NULL", [row["queue"], since])[0][0]
+            p95 = _p95(app, row["queue"], since, done_timed)
+            entry["p95_s"] = round(p95, 6) if p95 is not None else None
+        stats[row["queue"]] = entry
+    names = list(queues) if queues is not None else sorted(set(STANDARD_QUEUES) | set(stats) | paused)
+    result = {}
+    for name in names:
+        result[name] = stats.get(name) or _empty(name)
+        result[name]["paused"] = name in paused
+    return result
+
+
+def workers(app: "App") -> tuple[list[dict], int]:
+    """The live workers (heartbeat younger than 3 leases) and how many stale rows there are."""
+    now = time.time()
+    live, stale = [], 0
+    for row in app.backend.read("SELECT * FROM workers ORDER BY started_at"):
+        age = now - (row["heartbeat_at"] or 0)
+        if age > 3 * app.settings.lease:
+            stale += 1
+            continue
+        current = [int(j) for j in (row["current_jobs"] or "").split(",") if j.strip()]
+        live.append({"id": row["id"], "host": row["host"], "pid": row["pid"],
+                     "queues": [q for q in (row["queues"] or "").split(",") if q],
+                     "concurrency": row["concurrency"], "current_jobs": current,
+                     "started_at": iso(row["started_at"]), "heartbeat_age_s": round(max(age, 0.0), 1)})
+    return live, stale
+
+
+def status(app: "App", queues: Sequence[str] | None = None) -> dict:
+    """The whole picture: {"queues": {name: stats}, "workers": [...], "stale_workers": n, "at": iso}."""
+    live, stale = workers(app)
+    return {"at": iso(time.time()), "queues": queue_stats(app, queues), "workers": live, "stale_workers": stale}
+
+
+def monitor(app: "App", queues: str | Sequence[str], max_pending: int | None = None,
+            max_age: float | None = None) -> dict:
+    """Check queues against thresholds: more than `max_pending` jobs ready, or the oldest
+    ready job waiting more than `max_age` seconds. {"ok": bool, "alerts": [...], "queues": {...}}."""
+    names = parse_queue_list(queues) if isinstance(queues, str) else parse_queue_list(",".join(queues))
+    if max_pending is None and max_age is None:
+        raise UsageError("give a threshold: --max N (jobs pending) and/or --max-age S (seconds waited)")
+    if (max_pending is not None and max_pending < 0) or (max_age is not None and max_age < 0):
+        raise UsageError("thresholds must be zero or more")
+    stats = queue_stats(app, names)
+    alerts = []
+    for name, entry in stats.items():
+        if max_pending is not None and entry["pending"] > max_pending:
+            alerts.append({"queue": name, "metric": "pending", "value": entry["pending"], "threshold": max_pending,
+                           "message": f"{name}: {entry['pending']} jobs pending (max {max_pending})"})
+        age = entry["oldest_pending_s"]
+        if max_age is not None and age is not None and age > max_age:
+            alerts.append({"queue": name, "metric": "oldest_pending_s", "value": age, "threshold": max_age,
+                           "message": f"{name}: the oldest pending job has waited {age:.0f}s (max {max_age:g}s)"})
+    return {"ok": not alerts, "alerts": alerts, "queues": stats}
