@@ -73,8 +73,20 @@ def read_exif(source: bytes | BinaryIO) -> ExifData:
             tags = {}
             result.warnings.append(f"EXIF unreadable: {type(exc).__name__}: {exc}")
     result.warnings.extend(f"EXIF: {m}" for m in dict.fromkeys(collector.messages))
+    if not tags and not result.warnings and _has_exif_block(fh):
+        result.warnings.append("EXIF block present but malformed; no tags read")
     _fill(result, tags)
     return result
+
+
+def _has_exif_block(fh: BinaryIO) -> bool:
+    """Whether the file's head carries an APP1 EXIF header (that exifread found unreadable)."""
+    try:
+        fh.seek(0)
+        head = fh.read(128 * 1024)
+    except (OSError, ValueError):
+        return False
+    return b"Exif\x00\x00" in head
 
 
 def _fill(result: ExifData, tags: dict[str, Any]) -> None:
@@ -123,7 +135,7 @@ def _text(tags: dict[str, Any], key: str) -> str | None:
     value = values[0] if len(values) == 1 else "".join(str(v) for v in values)
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
-    text = str(value).replace("\x00", "").strip()
+    text = "".join(c for c in str(value) if c.isprintable() and c != "\ufffd").strip()
     return text[:200] or None
 
 

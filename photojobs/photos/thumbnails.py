@@ -142,6 +142,7 @@ def open_image(source: bytes | str | Path, max_pixels: int) -> Any:
     fp = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # Pillow on corrupt EXIF: exif.py reports it
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(fp)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
