@@ -1,0 +1,117 @@
+"""`cleanup-downloads`: garbage collection of storage/downloads.
+
+- a download past its expiry has its file deleted and is marked `expired` (a pending
+  one too, so its archive is not built; a failed one keeps its status and error);
+- a file no ready download points at (an orphan) is deleted;
+- a temp file (`.<name>.<random>.tmp`) left by a killed build is deleted.
+
+Orphans and temp files are only touched once older than the grace period (longer than
+the archive job's timeout), so a build in progress, or one that has just renamed its
+file into place, is never disturbed. Only files directly inside storage/downloads are
+ever deleted, never through a symlink. The dry run reports the same and changes nothing.
+
+Settings (photojobs.toml), optional:
+
+    [downloads]
+    grace_seconds = 3600
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError
+from .downloads import downloads_folder
+from .zipwriter import TEMP_SUFFIX
+
+if TYPE_CHECKING:
+    from ..app import App
+
+DEFAULT_GRACE_SECONDS = 3600.0
+
+
+def grace_seconds(app: "App") -> float:
+    value = app.settings.section("downloads").get("grace_seconds", DEFAULT_GRACE_SECONDS)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ConfigError(f"[downloads] grace_seconds must be a number of seconds, not {value!r}")
+    return float(value)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path.parent == folder
+
+
+def _size(path: Path) -> int | None:
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    return info.st_size if stat.S_ISREG(info.st_mode) else None
+
+
+def _remove(path: Path, dry_run: bool) -> bool:
+    if dry_run:
+        return True
+    try:
+        os.unlink(path)
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def _expire(app: "App", folder: Path, now: float, dry_run: bool) -> list[dict[str, Any]]:
+    rows = app.backend.read("SELECT id, status, path FROM downloads WHERE expires_at <= ? AND status != 'expired'"
+                            " ORDER BY id", [now])
+    expired = []
+    for row in rows:
+        path = Path(row["path"]) if row["path"] else None
+        size = _size(path) if path is not None and _inside(path, folder) else None
+        freed = size if size is not None and _remove(path, dry_run) else 0  # type: ignore[arg-type]
+        if not dry_run and row["status"] != "failed":
+            with app.transaction() as conn:
+                conn.execute("UPDATE downloads SET status = 'expired' WHERE id = ? AND status = ?",
+                             [row["id"], row["status"]])
+        expired.append({"id": row["id"], "was": row["status"], "path": row["path"] if size is not None else None,
+                        "freed_bytes": freed or 0})
+    return expired
+
+
+def cleanup_downloads(app: "App", *, dry_run: bool = False, now: float | None = None,
+                      grace: float | None = None) -> dict[str, Any]:
+    """Collect expired downloads' files, orphans and stale temp files; returns a report."""
+    now = time.time() if now is None else now
+    grace = grace_seconds(app) if grace is None else grace
+    folder = downloads_folder(app.settings)
+    expired = _expire(app, folder, now, dry_run)
+    handled = {e["path"] for e in expired if e["path"]}
+    live = {r["path"] for r in app.backend.read("SELECT path FROM downloads WHERE status = 'ready' AND path IS NOT NULL")}
+    live -= handled
+    orphans, temps, kept = [], [], 0
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        entries = []
+    for entry in entries:
+        info = entry.stat(follow_symlinks=False)
+        if stat.S_ISDIR(info.st_mode) or entry.path in handled:
+            continue
+        is_temp = entry.name.startswith(".") and entry.name.endswith(TEMP_SUFFIX)
+        if not is_temp and entry.path in live:
+            kept += 1
+            continue
+        if now - info.st_mtime < grace:
+            kept += 1
+            continue
+        if _remove(Path(entry.path), dry_run):
+            record = {"path": entry.path, "freed_bytes": info.st_size if stat.S_ISREG(info.st_mode) else 0}
+            (temps if is_temp else orphans).append(record)
+    freed = sum(r["freed_bytes"] for r in (*expired, *orphans, *temps))
+    return {"dry_run": dry_run, "folder": str(folder), "expired": expired, "orphans": orphans, "temp_files": temps,
+            "kept_files": kept, "freed_bytes": freed}
+
+
+__all__ = ["cleanup_downloads", "grace_seconds"]

@@ -1,0 +1,293 @@
+"""Downloads: a ZIP of an order's photos behind an unguessable link that expires.
+
+`create_download` writes the download row (pending, a 256-bit token, an expiry, the URL)
+and dispatches its `build_archive` job in the same transaction. `build_download` is the
+job's body: the archive is streamed to a temp file in storage/downloads, verified and
+renamed, then the row is marked ready (and the download-ready mail queued, if asked)
+in one transaction, so a retry after a crash neither rebuilds a ready archive nor mails
+twice.
+
+Settings (photojobs.toml), all optional:
+
+    [downloads]
+    expires_days = 7        # how long a link works
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from ..errors import ConfigError, NotFound, PermanentFailure, RetryLater, UsageError
+
+if TYPE_CHECKING:
+    from ..app import App
+    from ..settings import Settings
+
+log = logging.getLogger("photojobs.archives")
+
+JOB_NAME = "build_archive"
+STATUSES = ("pending", "ready", "failed", "expired")
+DEFAULT_EXPIRES_DAYS = 7.0
+MAX_EXPIRES_DAYS = 3650
+DISK_FULL_RETRY_DELAY = 60.0
+_DISK_FULL = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
+CONTRACT_FIELDS = ("id", "order_id", "status", "path", "size_bytes", "file_count", "expires_at", "url", "error")
+
+
+def downloads_folder(settings: "Settings") -> Path:
+    return settings.storage_path / "downloads"
+
+
+def archive_name(download_id: int, order_id: int) -> str:
+    return f"order-{int(order_id)}-download-{int(download_id)}.zip"
+
+
+def default_expires_days(settings: "Settings") -> float:
+    value = settings.section("downloads").get("expires_days", DEFAULT_EXPIRES_DAYS)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_EXPIRES_DAYS:
+        raise ConfigError(f"[downloads] expires_days must be a number of days, 0-{MAX_EXPIRES_DAYS}, not {value!r}")
+    return float(value)
+
+
+def download_url(settings: "Settings", token: str) -> str:
+    return f"{settings.base_url.rstrip('/')}/downloads/{token}"
+
+
+def _check_conversion(settings: "Settings", conversion: str | None) -> None:
+    if conversion is None:
+        return
+    from ..photos.thumbnails import thumbnail_settings
+
+    names = [c.name for c in thumbnail_settings(settings.section("thumbnails")).conversions]
+    if conversion not in names:
+        raise UsageError(f"--conversion {conversion!r} is not a thumbnail conversion (known: {', '.join(names)})")
+
+
+def create_download(app: "App", order_id: int, *, expires_days: float | None = None, notify: bool = False,
+                    conversion: str | None = None) -> dict[str, Any]:
+    """Create a pending download for `order_id` and queue its archive, in one transaction."""
+    from .orders import get_order_row
+
+    days = default_expires_days(app.settings) if expires_days is None else expires_days
+    if not 0 < days <= MAX_EXPIRES_DAYS:
+        raise UsageError(f"--expires-days must be more than 0 and at most {MAX_EXPIRES_DAYS}")
+    _check_conversion(app.settings, conversion)
+    if notify:
+        _check_mail_available()
+    now = time.time()
+    with app.transaction() as conn:
+        get_order_row(app, order_id)
+        if not conn.execute("SELECT 1 FROM order_photos WHERE order_id = ? LIMIT 1", [order_id]).fetchone():
+            raise UsageError(f"order {order_id} has no photos")
+        download_id = conn.execute(
+            "INSERT INTO downloads (order_id, token, status, conversion, expires_at, created_at, notify)"
+            " VALUES (?, ?, 'pending', ?, ?, ?, ?) RETURNING id",
+            [order_id, secrets.token_urlsafe(32), conversion, now + days * 86400, now, int(notify)]).fetchone()[0]
+        app.dispatch(JOB_NAME, {"download_id": download_id})
+    return show_download(app, download_id)
+
+
+def _check_mail_available() -> None:
+    try:
+        from ..mail import queue_mail  # noqa: F401
+    except ImportError:
+        raise UsageError("--notify needs the mail module, which this installation lacks") from None
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+def download_view(settings: "Settings", row: Any, now: float | None = None) -> dict[str, Any]:
+    """A download as `downloads show --json` prints it (the CLI contract's fields, and more)."""
+    from .orders import iso
+
+    now = time.time() if now is None else now
+    return {"id": row["id"], "order_id": row["order_id"], "status": row["status"], "path": row["path"],
+            "size_bytes": row["size_bytes"], "file_count": row["file_count"], "expires_at": iso(row["expires_at"]),
+            "url": download_url(settings, row["token"]), "error": row["error"], "sha256": row["sha256"],
+            "conversion": row["conversion"], "notify": bool(row["notify"]), "created_at": iso(row["created_at"]),
+            "ready_at": iso(row["ready_at"]),
+            "expired": row["expires_at"] is not None and row["expires_at"] <= now}
+
+
+def _row(app: "App", download_id: int) -> Any:
+    rows = app.backend.read("SELECT * FROM downloads WHERE id = ?", [download_id])
+    if not rows:
+        raise NotFound(f"no download with id {download_id}", hint="see `photojobs downloads list`")
+    return rows[0]
+
+
+def show_download(app: "App", download_id: int) -> dict[str, Any]:
+    return download_view(app.settings, _row(app, download_id))
+
+
+def list_downloads(app: "App", *, order_id: int | None = None, status: str | None = None,
+                   limit: int | None = None) -> list[dict[str, Any]]:
+    """Downloads, newest first (of one order, or in one status)."""
+    if status is not None and status not in STATUSES:
+        raise UsageError(f"--status must be one of {', '.join(STATUSES)}, not {status!r}")
+    clauses, params = [], []
+    for column, value in (("order_id", order_id), ("status", status)):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    sql = "SELECT * FROM downloads" + (" WHERE " + " AND ".join(clauses) if clauses else "") + " ORDER BY id DESC"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    now = time.time()
+    return [download_view(app.settings, r, now) for r in app.backend.read(sql, params)]
+
+
+# -- building (the build_archive job's body) ---------------------------------------------------
+
+def _members(app: "App", download: Any) -> list[Any]:
+    """The archive's members: each photo's original (or conversion), named for the order."""
+    from ..photos.store import source_path, thumbnail_path
+    from .names import member_names, split_extension
+    from .orders import order_photos
+    from .zipwriter import Member
+
+    sources, originals = [], []
+    for photo in order_photos(app, download["order_id"]):
+        original = source_path(photo["path"])
+        name = os.path.basename(original)
+        source: Any = original
+        if download["conversion"]:
+            source = thumbnail_path(app.settings, photo, download["conversion"])
+            if source is None:
+                state = "is not processed yet" if photo["status"] == "pending" else f"has no {download['conversion']!r} conversion"
+                raise (RetryLater if photo["status"] == "pending" else PermanentFailure)(f"photo {photo['id']} {state}")
+            name = split_extension(name)[0] + f"-{download['conversion']}" + split_extension(source.name)[1]
+        if not os.path.isfile(source):
+            raise PermanentFailure(f"photo {photo['id']} is missing on disk: {_shown(source)}")
+        sources.append(source)
+        originals.append(name)
+    if not sources:
+        raise PermanentFailure(f"order {download['order_id']} has no photos")
+    return [Member(n, Path(s)) for n, s in zip(member_names(download["order_id"], originals), sources)]
+
+
+def _shown(path: Any) -> str:
+    from ..photos.files import display_path
+
+    return display_path(path)
+
+
+def build_download(app: "App", download_id: int, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Build the download's archive and mark it ready; a no-op if it is ready already."""
+    from .zipwriter import SourceChanged, remove_temp_files, write_archive
+
+    download = _row(app, download_id)
+    dest = downloads_folder(app.settings) / archive_name(download_id, download["order_id"])
+    if download["status"] == "ready" and download["path"] and os.path.isfile(download["path"]):
+        return download_view(app.settings, download)
+    if download["status"] == "expired" or (download["expires_at"] or float("inf")) <= time.time():
+        _mark_expired(app, download_id)
+        log.info("download %s has expired; not building it", download_id)
+        return show_download(app, download_id)
+    if download["status"] != "pending":  # failed, and retried from the failed table: try again
+        with app.transaction() as conn:
+            conn.execute("UPDATE downloads SET status = 'pending', error = NULL WHERE id = ?", [download_id])
+        download = _row(app, download_id)
+    dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    remove_temp_files(dest.parent, [dest.name])  # left by an attempt that was killed
+    members = _members(app, download)
+    try:
+        result = write_archive(members, dest, progress=progress)
+    except SourceChanged as exc:
+        raise RetryLater(f"a photo changed while it was archived: {_shown(exc.filename)}", delay=5) from exc
+    except FileNotFoundError as exc:
+        raise PermanentFailure(f"a photo is missing on disk: {_shown(exc.filename or '?')}") from exc
+    except OSError as exc:
+        if exc.errno in _DISK_FULL:
+            raise RetryLater(f"the disk is full writing the archive in {dest.parent}: {exc.strerror}",
+                             delay=DISK_FULL_RETRY_DELAY) from exc
+        raise
+    _mark_ready(app, download, result)
+    return show_download(app, download_id)
+
+
+def _mark_ready(app: "App", download: Any, result: Any) -> None:
+    """Ready, and the download-ready mail queued if asked: one transaction, so a crash
+    between the two cannot send the mail twice or leave a ready download unannounced."""
+    with app.transaction() as conn:
+        changed = conn.execute(
+            "UPDATE downloads SET status = 'ready', path = ?, size_bytes = ?, file_count = ?, sha256 = ?,"
+            " ready_at = ?, error = NULL WHERE id = ? AND status = 'pending'",
+            [str(result.path), result.size_bytes, result.file_count, result.sha256, time.time(),
+             download["id"]]).rowcount
+        if not changed:  # expired or failed meanwhile: the archive is not wanted
+            os.unlink(result.path)
+            return
+        if download["notify"]:
+            from ..mail import queue_mail
+
+            email = conn.execute("SELECT email FROM orders WHERE id = ?", [download["order_id"]]).fetchone()[0]
+            queue_mail(app, "download-ready", email, order_id=download["order_id"], download_id=download["id"])
+
+
+def _mark_expired(app: "App", download_id: int) -> None:
+    with app.transaction() as conn:
+        conn.execute("UPDATE downloads SET status = 'expired' WHERE id = ? AND status != 'expired'", [download_id])
+
+
+def note_attempt_error(app: "App", download_id: int, reason: str) -> None:
+    """A pending download shows why its last attempt failed while it waits for a retry."""
+    with app.transaction() as conn:
+        conn.execute("UPDATE downloads SET error = ? WHERE id = ? AND status = 'pending'", [reason[:2000], download_id])
+
+
+def mark_failed(app: "App", download_id: int, reason: str) -> None:
+    """The failure handler's write: failed, with a reason a user can read; no temp file left."""
+    from .zipwriter import remove_temp_files
+
+    with app.transaction() as conn:
+        rows = conn.execute("UPDATE downloads SET status = 'failed', error = ? WHERE id = ? AND status = 'pending'"
+                            " RETURNING order_id", [reason[:2000], download_id]).fetchall()
+    if rows:
+        remove_temp_files(downloads_folder(app.settings), [archive_name(download_id, rows[0][0])])
+
+
+class ArchiveProgress:
+    """`measure(app) -> (bytes done, bytes total)` for the build-archive progress bar: the
+    source bytes of the downloads pending when it started, against what is archived so far
+    (finished downloads, plus the temp files being written)."""
+
+    def __init__(self, app: "App"):
+        rows = app.backend.read("SELECT id FROM downloads WHERE status = 'pending' ORDER BY id")
+        self.sizes: dict[int, int] = {}
+        for row in rows:
+            self.sizes[row["id"]] = self._source_bytes(app, row["id"])
+        self.total = sum(self.sizes.values())
+
+    @staticmethod
+    def _source_bytes(app: "App", download_id: int) -> int:
+        download = _row(app, download_id)
+        try:
+            return sum(m.source.stat().st_size for m in _members(app, download))
+        except (OSError, PermanentFailure, RetryLater):
+            return 0
+
+    def __call__(self, app: "App") -> tuple[int, int]:
+        if not self.sizes:
+            return 0, 0
+        marks = ",".join("?" * len(self.sizes))
+        finished = {r["id"] for r in app.backend.read(
+            f"SELECT id FROM downloads WHERE id IN ({marks}) AND status != 'pending'", list(self.sizes))}
+        done = sum(size for i, size in self.sizes.items() if i in finished)
+        try:
+            with os.scandir(downloads_folder(app.settings)) as entries:
+                done += sum(e.stat().st_size for e in entries if e.name.endswith(".tmp") and e.is_file())
+        except OSError:
+            pass
+        return min(done, self.total), self.total
+
+
+__all__ = ["create_download", "show_download", "list_downloads", "build_download", "mark_failed",
+           "note_attempt_error", "ArchiveProgress", "download_url", "downloads_folder", "archive_name"]

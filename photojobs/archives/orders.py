@@ -1,0 +1,135 @@
+"""Orders: a customer's email and name, and the photos they bought, in the order chosen.
+
+    order = create_order(app, "ada@example.com", name="Ada", photo_ids=[3, 1, 2])
+    order = create_order(app, "ada@example.com", album="wedding")
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import TYPE_CHECKING, Any, Sequence
+
+from ..errors import NotFound, UsageError
+
+if TYPE_CHECKING:
+    from ..app import App
+
+MAX_NAME_CHARS = 200
+_EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f<>,;:\"()\[\]\\]+@[^@\s\x00-\x1f\x7f<>,;:\"()\[\]\\]+\.[^@\s\x00-\x1f\x7f<>,;:\"()\[\]\\.]+$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def check_email(email: str) -> str:
+    """The address, trimmed, if it looks deliverable (one @, a dotted domain, no control
+    characters or spaces that could break a mail header); else a UsageError."""
+    value = (email or "").strip()
+    if len(value) > 254 or not _EMAIL.match(value):
+        raise UsageError(f"--email {email!r} is not a valid email address")
+    return value
+
+
+def check_name(name: str | None) -> str | None:
+    if name is None:
+        return None
+    value = name.strip()
+    if _CONTROL.search(value):
+        raise UsageError("--name must not contain control characters or line breaks")
+    if len(value) > MAX_NAME_CHARS:
+        raise UsageError(f"--name is longer than {MAX_NAME_CHARS} characters")
+    return value or None
+
+
+def _photo_ids_of(app: "App", photo_ids: Sequence[int] | None, album: str | None) -> list[int]:
+    if bool(photo_ids) == (album is not None):
+        raise UsageError("give either --photo ID (one or more) or --album NAME")
+    if album is not None:
+        rows = app.backend.read("SELECT id FROM photos WHERE album = ? AND status != 'failed' ORDER BY id", [album])
+        if not rows:
+            raise NotFound(f"album {album!r} has no photos that can be sold",
+                           hint="see `photojobs photos list --album NAME`")
+        return [r["id"] for r in rows]
+    ordered = list(dict.fromkeys(int(i) for i in photo_ids or ()))
+    marks = ",".join("?" * len(ordered))
+    found = {r["id"]: r for r in app.backend.read(f"SELECT id, status, error FROM photos WHERE id IN ({marks})", ordered)}
+    missing = [i for i in ordered if i not in found]
+    if missing:
+        raise NotFound(f"no photo with id {missing[0]}", hint="see `photojobs photos list`")
+    failed = [i for i in ordered if found[i]["status"] == "failed"]
+    if failed:
+        reason = found[failed[0]]["error"] or "unknown reason"
+        raise UsageError(f"photo {failed[0]} failed processing ({reason}); it cannot be sold")
+    return ordered
+
+
+def create_order(app: "App", email: str, *, name: str | None = None, photo_ids: Sequence[int] | None = None,
+                 album: str | None = None) -> dict[str, Any]:
+    """Create an order for `photo_ids` (in that order, repeats dropped) or for every photo
+    of `album` that did not fail (oldest first); returns the order as `show_order` does."""
+    email, name = check_email(email), check_name(name)
+    with app.transaction() as conn:
+        ids = _photo_ids_of(app, photo_ids, album)
+        order_id = conn.execute("INSERT INTO orders (email, name, created_at) VALUES (?, ?, ?) RETURNING id",
+                                [email, name, time.time()]).fetchone()[0]
+        conn.executemany("INSERT INTO order_photos (order_id, position, photo_id) VALUES (?, ?, ?)",
+                         [(order_id, position, photo_id) for position, photo_id in enumerate(ids, start=1)])
+    return show_order(app, order_id)
+
+
+def order_photos(app: "App", order_id: int) -> list[Any]:
+    """The order's photo rows, in the order's order, with their position."""
+    return app.backend.read(
+        "SELECT op.position, p.* FROM order_photos op JOIN photos p ON p.id = op.photo_id"
+        " WHERE op.order_id = ? ORDER BY op.position", [order_id])
+
+
+def get_order_row(app: "App", order_id: int) -> Any:
+    rows = app.backend.read("SELECT * FROM orders WHERE id = ?", [order_id])
+    if not rows:
+        raise NotFound(f"no order with id {order_id}", hint="see `photojobs orders list`")
+    return rows[0]
+
+
+def show_order(app: "App", order_id: int) -> dict[str, Any]:
+    """An order with its photos (id, position, file name, status) and its downloads."""
+    from .downloads import list_downloads
+
+    row = get_order_row(app, order_id)
+    photos = [{"position": p["position"], "photo_id": p["id"], "file": _file_name(p["path"]), "status": p["status"],
+               "size_bytes": p["size_bytes"]} for p in order_photos(app, order_id)]
+    return {"id": row["id"], "email": row["email"], "name": row["name"], "created_at": iso(row["created_at"]),
+            "photo_count": len(photos), "photos": photos,
+            "downloads": list_downloads(app, order_id=order_id)}
+
+
+def list_orders(app: "App", limit: int | None = None) -> list[dict[str, Any]]:
+    """Orders, newest first, with their photo count and latest download's status."""
+    sql = ("SELECT o.*, (SELECT count(*) FROM order_photos op WHERE op.order_id = o.id) AS photo_count,"
+           " (SELECT d.status FROM downloads d WHERE d.order_id = o.id ORDER BY d.id DESC LIMIT 1) AS download"
+           " FROM orders o ORDER BY o.id DESC")
+    params: list[Any] = []
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return [{"id": r["id"], "email": r["email"], "name": r["name"], "created_at": iso(r["created_at"]),
+             "photo_count": r["photo_count"], "download": r["download"]} for r in app.backend.read(sql, params)]
+
+
+def _file_name(path: Any) -> str:
+    import os
+
+    from ..photos.store import source_path
+
+    return os.path.basename(source_path(path))
+
+
+def iso(stamp: float | None) -> str | None:
+    """A UTC ISO 8601 time (as `photos show` prints them), or None."""
+    if stamp is None:
+        return None
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(stamp, timezone.utc).isoformat(timespec="seconds")
+
+
+__all__ = ["create_order", "show_order", "list_orders", "order_photos", "get_order_row", "check_email", "iso"]
