@@ -125,6 +125,7 @@ class SmtpTransport:
         else:
             smtp = smtplib.SMTP(timeout=cfg.connect_timeout)
         try:
+            smtp._host = cfg.host  # the TLS server_hostname (SMTP() without a host leaves it empty)
             smtp.connect(cfg.host, cfg.port)
             smtp.sock.settimeout(cfg.timeout)
             smtp.timeout = cfg.timeout
@@ -183,6 +184,8 @@ class SmtpTransport:
                 raise DeliveryUncertain(self._clean(f"SMTP {self.where}: the connection failed while the server"
                                                     f" was receiving the message ({type(exc).__name__}: {exc});"
                                                     " it may have been delivered")) from None
+            if code != 250:  # smtplib returns the final reply to DATA instead of raising
+                raise self._reply_error(code, reply, "DATA")
             return self._clean(f"{code} {reply.decode(errors='replace')}")
         finally:
             try:
@@ -219,7 +222,7 @@ class SmtpTransport:
                                    hint='check [mail] tls ("starttls" or "ssl") and port')
         if isinstance(exc, smtplib.SMTPNotSupportedError):
             return DeliveryRefused(self._clean(f"SMTP {self.where}: {exc}"))
-        if isinstance(exc, TimeoutError):
+        if isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError):
             return DeliveryDeferred(f"SMTP {self.where} did not answer in time")
         if isinstance(exc, (OSError, smtplib.SMTPException)):
             detail = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__

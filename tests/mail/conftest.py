@@ -27,6 +27,7 @@ class Received:
     rcpt_tos: list
     data: bytes
     peer: tuple
+    tls: bool
 
 
 class Recorder:
@@ -50,7 +51,8 @@ class Recorder:
             reply = self.data_replies.pop(0) if self.data_replies else "250 2.0.0 OK queued"
         if reply.startswith("250"):
             self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
-                                          envelope.original_content or envelope.content, session.peer))
+                                          envelope.original_content or envelope.content, session.peer,
+                                          session.ssl is not None))
             if self.on_accept is not None:
                 self.on_accept(session)
         return reply
