@@ -1,0 +1,467 @@
+"""The schedule: tasks from `[schedule]` in photojobs.toml, fired by APScheduler 3.x, that only enqueue.
+
+    [schedule]
+    timezone = "Europe/Amsterdam"        # every task's zone unless it names its own (default UTC)
+
+    [schedule.cleanup-downloads]         # a default task, moved to 04:15
+    cron = "15 4 * * *"
+
+    [schedule.heartbeat]                 # a task of your own
+    every = "10m"                        # an exact period: 90, "90s", "10m", "2h", "1d", "1h30m"
+    job = "noop"
+    payload = { n = 1 }
+    timezone = "UTC"
+
+    [schedule.thumbnail-sweep]
+    enabled = false                      # switch a default task off
+
+A cron expression has five fields with crontab's meaning (weekday 0 and 7 are Sunday).
+Each time a task fires, its run (task, run time in UTC) is inserted into `schedule_runs`
+and its job dispatched in the same transaction: the table's primary key turns a second
+scheduler's insert of the same run into a no-op, so two schedulers (two hosts, a restart)
+never enqueue a run twice. Missed runs are coalesced: after a laptop slept, or when a
+scheduler starts after its last recorded run, a task catches up once, not once per miss.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import signal
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Iterable
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
+from apscheduler.executors.base import BaseExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from .app import App, Dispatch
+from .errors import ConfigError, PhotojobsError, UnknownJob
+from .settings import Settings
+
+log = logging.getLogger("photojobs.schedule")
+
+UTC = timezone.utc
+DEFAULT_TIMEZONE = "UTC"
+DEFAULT_TASKS: dict[str, dict[str, Any]] = {
+    "cleanup-downloads": {"cron": "0 3 * * *", "job": "cleanup_downloads"},
+    "prune-failed": {"cron": "0 4 * * sun", "job": "prune_failed", "payload": {"hours": 168}},
+    "thumbnail-sweep": {"cron": "30 1 * * *", "job": "sweep_thumbnails"},
+}
+TASK_KEYS = {"cron", "every", "job", "payload", "queue", "timezone", "enabled"}
+WAKE_EVERY = 10.0  # seconds: the clock is re-read this often, so a resumed laptop is noticed soon
+ONCE_WINDOW = 300.0  # seconds `run --once` looks back for a task that has never run
+_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+_PERIOD = re.compile(r"(\d+)\s*([smhdw])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+# -- triggers ---------------------------------------------------------------------------------
+
+class ZonedCronTrigger(CronTrigger):
+    """A CronTrigger whose times are real instants in their zone across daylight-saving changes.
+
+    A wall time that does not exist (the hour skipped in spring) runs an hour later on that
+    day; a fixed-time task whose wall time happens twice (the hour repeated in autumn) runs
+    once, at the first occurrence, as cron does. Tasks with `*` in the minute or hour run
+    in both occurrences of the repeated hour, since time goes on.
+    """
+
+    skip_repeated_hour = True
+
+    def get_next_fire_time(self, previous_fire_time, now):
+        while True:
+            fire = super().get_next_fire_time(previous_fire_time, now)
+            if fire is None:
+                return None
+            fire = fire.astimezone(UTC).astimezone(self.timezone)  # a time in the spring gap becomes real
+            if self.skip_repeated_hour and _second_occurrence(fire):
+                previous_fire_time = now = fire
+                continue
+            return fire
+
+
+def _second_occurrence(moment: datetime) -> bool:
+    """Whether this local time is the second of two instants with the same wall time."""
+    return moment.fold == 1 and moment.utcoffset() != moment.replace(fold=0).utcoffset()
+
+
+def crontab_weekdays(field: str) -> str:
+    """Crontab's weekday numbers (0 and 7 Sunday) as names, which APScheduler 3.x reads right
+    (its own numbers start at Monday)."""
+    if field == "*" or re.search(r"[a-zA-Z]", field):
+        return field
+    days: set[int] = set()
+    for part in field.split(","):
+        span, _, step = part.partition("/")
+        if span == "*":
+            low, high = 0, 6
+        elif "-" in span:
+            low, high = (int(x) for x in span.split("-", 1))
+        else:
+            low = high = int(span)
+            if step:
+                high = 7
+        if not (0 <= low <= 7 and 0 <= high <= 7 and low <= high):
+            raise ValueError(f"weekday {part!r} is out of range 0-7")
+        days.update(d % 7 for d in range(low, high + 1, int(step or 1)))
+    return ",".join(_WEEKDAYS[d] for d in sorted(days))
+
+
+def parse_every(value: Any) -> int:
+    """Seconds of an `every` value: a whole number of seconds, or text such as "90s", "1h30m"."""
+    if isinstance(value, bool):
+        raise ValueError("not a period")
+    if isinstance(value, int):
+        seconds = value
+    elif isinstance(value, str) and re.fullmatch(r"\s*(\d+\s*[smhdw]\s*)+", value):
+        seconds = sum(int(n) * _UNITS[u] for n, u in _PERIOD.findall(value))
+    else:
+        raise ValueError("not a period")
+    if seconds < 1:
+        raise ValueError("a period must be at least one second")
+    return seconds
+
+
+def describe_every(seconds: int) -> str:
+    parts = []
+    for unit in ("d", "h", "m", "s"):
+        count, seconds = divmod(seconds, _UNITS[unit])
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)
+
+
+# -- tasks ------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    name: str
+    job: str
+    payload: dict
+    timezone: str
+    cron: str | None = None
+    every: int | None = None  # seconds
+    queue: str | None = None
+    enabled: bool = True
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def rule(self) -> str:
+        return f"cron {self.cron}" if self.cron else f"every {describe_every(self.every or 0)}"
+
+    def trigger(self) -> CronTrigger | IntervalTrigger:
+        if self.cron:
+            fields = self.cron.split()
+            if len(fields) != 5:
+                raise ValueError(f"5 fields expected, found {len(fields)}")
+            fields[4] = crontab_weekdays(fields[4])
+            trigger = ZonedCronTrigger.from_crontab(" ".join(fields), timezone=self.zone)
+            trigger.skip_repeated_hour = not (fields[0].startswith("*") or fields[1].startswith("*"))
+            return trigger
+        # Anchored at a fixed instant, so every scheduler computes the same run times.
+        anchor = datetime(2000, 1, 1, tzinfo=self.zone)
+        return IntervalTrigger(seconds=self.every, start_date=anchor, timezone=self.zone)
+
+    def next_runs(self, start: datetime, count: int) -> list[datetime]:
+        """The next `count` run times at or after `start`, in the task's zone."""
+        trigger, runs, previous = self.trigger(), [], None
+        while len(runs) < count:
+            fire = trigger.get_next_fire_time(previous, start)
+            if fire is None:
+                break
+            runs.append(fire.astimezone(UTC).astimezone(self.zone))
+            previous = start = fire
+        return runs
+
+    def latest_run(self, after: datetime, until: datetime) -> datetime | None:
+        """The last run time in (after, until], if any: the one a catch-up enqueues."""
+        trigger, latest, previous = self.trigger(), None, None
+        start = after + timedelta(microseconds=1)
+        while True:
+            fire = trigger.get_next_fire_time(previous, start)
+            if fire is None or fire > until:
+                return latest
+            latest = previous = start = fire
+
+
+def load_tasks(settings: Settings) -> list[Task]:
+    """The default tasks merged with `[schedule]` of the config, in order; disabled ones included."""
+    section = settings.section("schedule")
+    default_zone = section.pop("timezone", DEFAULT_TIMEZONE)
+    _check_zone(default_zone, "[schedule] timezone")
+    entries = {name: dict(spec) for name, spec in DEFAULT_TASKS.items()}
+    for name, table in section.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"[schedule] {name} = {table!r}: expected a table [schedule.{name}]"
+                              " (the only plain key is timezone)")
+        unknown = sorted(set(table) - TASK_KEYS)
+        if unknown:
+            raise ConfigError(f"[schedule.{name}]: unknown key {unknown[0]!r} (known: {', '.join(sorted(TASK_KEYS))})")
+        merged = {**entries.get(name, {}), **table}
+        for key in ("cron", "every"):  # a rule given here replaces the default's other kind
+            if key in table:
+                merged.pop("every" if key == "cron" else "cron", None)
+        entries[name] = merged
+    return [_task(name, spec, default_zone) for name, spec in entries.items()]
+
+
+def _check_zone(name: Any, where: str) -> None:
+    try:
+        if not isinstance(name, str) or not name:
+            raise ValueError
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{where} = {name!r} is not a known time zone (e.g. \"Europe/Amsterdam\", \"UTC\")") from None
+
+
+def _task(name: str, spec: dict, default_zone: str) -> Task:
+    where = f"[schedule.{name}]"
+    if ("cron" in spec) == ("every" in spec):
+        raise ConfigError(f"{where} needs exactly one of cron = \"M H DOM MON DOW\" or every = \"10m\"")
+    job_name = spec.get("job")
+    if not isinstance(job_name, str) or not job_name:
+        raise ConfigError(f"{where} needs job = \"<registered job name>\"")
+    payload = spec.get("payload", {})
+    if not isinstance(payload, dict):
+        raise ConfigError(f"{where} payload must be a table, e.g. payload = {{ hours = 168 }}")
+    zone = spec.get("timezone", default_zone)
+    _check_zone(zone, f"{where} timezone")
+    enabled = spec.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"{where} enabled must be true or false")
+    queue = spec.get("queue")
+    if queue is not None and (not isinstance(queue, str) or not queue):
+        raise ConfigError(f"{where} queue must be a queue name")
+    every = None
+    if "every" in spec:
+        try:
+            every = parse_every(spec["every"])
+        except ValueError:
+            raise ConfigError(f"{where} every = {spec['every']!r} is not a period"
+                              " (seconds, or text like \"90s\", \"10m\", \"1h30m\", \"1d\")") from None
+    cron = spec.get("cron")
+    task = Task(name, job_name, payload, zone, cron=cron if isinstance(cron, str) else None, every=every,
+                queue=queue, enabled=enabled)
+    if "cron" in spec:
+        try:
+            if not isinstance(cron, str):
+                raise ValueError("not text")
+            task.trigger()
+        except ValueError as exc:
+            raise ConfigError(f"{where} cron = {cron!r} is not a crontab expression: {exc}") from None
+    return task
+
+
+def check_jobs(app: App, tasks: Iterable[Task]) -> None:
+    """Refuse a schedule whose enabled tasks name unregistered jobs or payloads that do not fit."""
+    problems = [p for p in (job_problem(app, t) for t in tasks if t.enabled) if p]
+    if problems:
+        raise ConfigError("; ".join(problems),
+                          hint="register the job (photojobs.jobs or `imports`), or set enabled = false in its table")
+
+
+def job_problem(app: App, task: Task) -> str | None:
+    """Why the task cannot enqueue its job, or None."""
+    try:
+        app.spec(task.job).validate(task.payload)
+    except UnknownJob:
+        return f"schedule task {task.name!r} runs job {task.job!r}, which is not registered"
+    except PhotojobsError as exc:
+        return f"schedule task {task.name!r}: {exc}"
+    return None
+
+
+# -- runs -------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class RunResult:
+    task: str
+    run_at: str  # the run's scheduled time, UTC, ISO 8601
+    job_id: int | None = None
+    outcome: str = "enqueued"  # enqueued | taken (another scheduler did it) | skipped (a live job) | error
+    error: str | None = None
+
+
+def run_key(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def enqueue_run(app: App, task: Task, run_at: datetime) -> RunResult:
+    """Record the run and dispatch its job in one transaction; a run already recorded is left alone."""
+    key = run_key(run_at)
+    with app.transaction() as conn:
+        inserted = conn.execute("INSERT OR IGNORE INTO schedule_runs (task, run_at, enqueued_at) VALUES (?, ?, ?)",
+                                [task.name, key, time.time()]).rowcount
+        if not inserted:
+            return RunResult(task.name, key, None, "taken")
+        job_id = app.dispatch_many([Dispatch(task.job, task.payload, queue=task.queue)], skip_duplicates=True)[0]
+        conn.execute("UPDATE schedule_runs SET job_id = ? WHERE task = ? AND run_at = ?", [job_id, task.name, key])
+    return RunResult(task.name, key, job_id, "enqueued" if job_id else "skipped")
+
+
+def last_runs(app: App) -> dict[str, dict]:
+    """Each task's latest recorded run: run_at, enqueued_at, job_id."""
+    rows = app.backend.read("SELECT task, run_at, enqueued_at, job_id FROM schedule_runs AS s"
+                            " WHERE run_at = (SELECT max(run_at) FROM schedule_runs WHERE task = s.task)")
+    return {row["task"]: {"run_at": row["run_at"], "enqueued_at": row["enqueued_at"], "job_id": row["job_id"]}
+            for row in rows}
+
+
+def parse_key(key: str) -> datetime:
+    return datetime.strptime(key, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def run_due(app: App, tasks: Iterable[Task], now: datetime | None = None) -> list[RunResult]:
+    """Enqueue each enabled task's latest due run once (cron mode: `schedule run --once`).
+
+    A task looks back to its last recorded run, so a host that was down catches up once;
+    one that never ran looks back ONCE_WINDOW seconds.
+    """
+    now = now or datetime.now(UTC)
+    tasks = [t for t in tasks if t.enabled]
+    check_jobs(app, tasks)
+    recorded = last_runs(app)
+    results = []
+    for task in tasks:
+        last = recorded.get(task.name)
+        after = parse_key(last["run_at"]) if last else now - timedelta(seconds=ONCE_WINDOW)
+        due = task.latest_run(after, now)
+        if due is not None:
+            results.append(enqueue_run(app, task, due))
+    return results
+
+
+# -- the long-running scheduler ---------------------------------------------------------------
+
+class EnqueueExecutor(BaseExecutor):
+    """Runs a due task inline in the scheduler's thread, passing its scheduled time.
+
+    Tasks only enqueue (one short transaction), so no thread pool is needed, and the
+    scheduled time is what makes a run's key the same on every scheduler.
+    """
+
+    def _do_submit_job(self, job, run_times):
+        events = []
+        for run_time in run_times:
+            try:
+                value = job.func(*job.args, run_at=run_time, **job.kwargs)
+            except Exception as exc:  # noqa: BLE001 - reported, the scheduler goes on
+                import traceback
+
+                self._logger.exception("schedule task %s failed", job.id)
+                events.append(JobExecutionEvent(EVENT_JOB_ERROR, job.id, job._jobstore_alias, run_time,
+                                                exception=exc, traceback=traceback.format_exc()))
+            else:
+                events.append(JobExecutionEvent(EVENT_JOB_EXECUTED, job.id, job._jobstore_alias, run_time,
+                                                retval=value))
+        self._run_job_success(job.id, events)
+
+
+class Scheduler:
+    """APScheduler's BackgroundScheduler over the enabled tasks; `fire` only enqueues."""
+
+    def __init__(self, settings: Settings, tasks: list[Task] | None = None,
+                 on_run: Callable[[RunResult], None] | None = None):
+        self.settings = settings
+        self.tasks = [t for t in (tasks if tasks is not None else load_tasks(settings)) if t.enabled]
+        self.on_run = on_run
+        self.app = App(settings)
+        self._scheduler: BackgroundScheduler | None = None
+
+    def start(self, paused: bool = False) -> None:
+        """Check the jobs, add every task (catching up once on runs missed since its last record), start."""
+        check_jobs(self.app, self.tasks)
+        scheduler = BackgroundScheduler(
+            timezone=UTC, executors={"default": EnqueueExecutor()},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
+        now = datetime.now(UTC)
+        recorded = last_runs(self.app)
+        for task in self.tasks:
+            trigger = task.trigger()
+            last = recorded.get(task.name)
+            first = trigger.get_next_fire_time(parse_key(last["run_at"]), now) if last else None
+            options = {"next_run_time": first} if first is not None else {}
+            scheduler.add_job(self.fire, trigger, args=[task], id=task.name, name=task.name, **options)
+        scheduler.start(paused=paused)
+        self._scheduler = scheduler
+
+    @property
+    def aps(self) -> BackgroundScheduler:
+        assert self._scheduler is not None, "start() first"
+        return self._scheduler
+
+    def fire(self, task: Task, run_at: datetime) -> RunResult:
+        try:
+            result = enqueue_run(self.app, task, run_at)
+        except PhotojobsError as exc:
+            result = RunResult(task.name, run_key(run_at), None, "error", str(exc))
+        log.info("schedule %s %s: %s", task.name, result.run_at, result.outcome,
+                 extra={"event": "schedule", "task": task.name, "run_at": result.run_at, "job": {"id": result.job_id}})
+        if self.on_run:
+            self.on_run(result)
+        return result
+
+    def wakeup(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.wakeup()
+
+    def stop(self) -> None:
+        if self._scheduler is not None and self._scheduler.running:
+            self._scheduler.shutdown(wait=True)
+        self._scheduler = None
+        self.app.close()
+
+
+def run_forever(settings: Settings, on_run: Callable[[RunResult], None] | None = None,
+                stop: threading.Event | None = None) -> None:
+    """Run the schedule until SIGTERM or SIGINT (or `stop` is set), then stop cleanly.
+
+    The main thread re-reads the clock every WAKE_EVERY seconds: the scheduler's own wait
+    does not count time a suspended laptop slept, this wakeup does.
+    """
+    stop = stop or threading.Event()
+    scheduler = Scheduler(settings, on_run=on_run)
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous[signum] = signal.signal(signum, lambda *_: stop.set())
+    try:
+        scheduler.start()
+        log.info("schedule started with %d task(s)", len(scheduler.tasks))
+        while not stop.wait(WAKE_EVERY):
+            scheduler.wakeup()
+    finally:
+        scheduler.stop()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def listing(settings: Settings, start: datetime | None = None, count: int = 3) -> list[dict]:
+    """Each task with its rule, zone, job, last run and next `count` run times."""
+    start = start or datetime.now(UTC)
+    tasks = load_tasks(settings)
+    with App(settings) as app:
+        recorded = last_runs(app)
+        rows = []
+        for task in tasks:
+            runs = task.next_runs(start, count) if task.enabled else []
+            rows.append({
+                "task": task.name, "job": task.job, "payload": task.payload, "queue": task.queue,
+                "rule": task.rule, "timezone": task.timezone, "enabled": task.enabled,
+                "next_runs": [r.isoformat() for r in runs],
+                "next_runs_utc": [run_key(r) for r in runs],
+                "next_runs_local": [f"{r:%a %Y-%m-%d %H:%M %Z}" for r in runs],
+                "last_run": recorded.get(task.name),
+                "problem": job_problem(app, task),
+            })
+    return rows
