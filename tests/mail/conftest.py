@@ -85,7 +85,8 @@ def smtp_server(ca) -> Callable[..., Server]:
     started: list = []
 
     def authenticate(server, session, envelope, mechanism, auth_data):
-        return AuthResult(success=auth_data.login == b"studio" and auth_data.password == PASSWORD.encode())
+        ok = auth_data.login == b"studio" and auth_data.password == PASSWORD.encode()
+        return AuthResult(success=ok, handled=False)  # handled=False: the server answers 535
 
     def start(tls: str | None = None, auth: bool = False, cert_ca=None) -> Server:
         import ssl
