@@ -165,13 +165,15 @@ class SmtpTransport:
         data = msg.as_bytes(policy=policy.SMTP)
         try:
             smtp = self._connect()
+        except PhotojobsError:  # e.g. the job's own timeout: not the server's doing
+            raise
         except Exception as exc:
             raise self._translate(exc) from None
         try:
             try:
                 self._greet(smtp)
                 self._envelope(smtp, sender, recipients)
-            except (DeliveryRefused, DeliveryDeferred):
+            except PhotojobsError:
                 raise
             except Exception as exc:
                 raise self._translate(exc) from None
@@ -209,7 +211,7 @@ class SmtpTransport:
         import smtplib
         import ssl
 
-        if isinstance(exc, (DeliveryRefused, DeliveryDeferred)):
+        if isinstance(exc, PhotojobsError):
             return exc
         if isinstance(exc, smtplib.SMTPResponseException):
             return self._reply_error(exc.smtp_code, exc.smtp_error, "the connection")

@@ -130,3 +130,44 @@ def test_rate_limit_spaces_out_the_jobs(workdir, connect, make_order):
     offsets = [round(t - start) for t in times]
     assert offsets == [0, 0, 60, 60, 120]
 
+
+
+def test_rate_limit_at_send_time_waits_briefly_or_defers(workdir, connect, make_order):
+    import time
+
+    from photojobs.mail.transports import DeliveryDeferred
+    from tests.mail.conftest import write_mail_config
+
+    write_mail_config(workdir, rate_per_minute=1)
+    app = connect()
+    ids = make_order(app)
+    sent, waits, defers = (queue_mail(app, "order-confirmation", "ada@example.com", order_id=ids["order"])
+                           for _ in range(3))
+    with app.transaction() as conn:  # one message went out 59.7 s ago: the next may go in 0.3 s
+        conn.execute("UPDATE outbox SET status = 'sent', sent_at = ? WHERE id = ?", [time.time() - 59.7, sent])
+    started = time.monotonic()
+    assert deliver(app, waits) == "sent"
+    assert 0.2 < time.monotonic() - started < 5
+    with pytest.raises(DeliveryDeferred, match="rate limit") as caught:  # the next slot is a minute away
+        deliver(app, defers)
+    assert 50 < caught.value.delay <= 60
+    assert outbox(app, defers)["status"] == "pending"
+
+
+def test_a_job_timeout_is_not_mistaken_for_a_refusal(workdir, connect, make_order, monkeypatch):
+    from photojobs.errors import JobTimeout
+    from photojobs.mail.transports import SmtpTransport
+    from tests.mail.conftest import write_mail_config
+
+    write_mail_config(workdir, transport="smtp", tls="none", port=2525)
+
+    def too_slow(self):
+        raise JobTimeout("the job ran past its timeout")
+
+    monkeypatch.setattr(SmtpTransport, "_connect", too_slow)
+    app = connect()
+    ids = make_order(app)
+    outbox_id = queue_mail(app, "order-confirmation", "ada@example.com", order_id=ids["order"])
+    with pytest.raises(JobTimeout):
+        deliver(app, outbox_id)
+    assert outbox(app, outbox_id)["status"] == "pending"
