@@ -1,7 +1,8 @@
 """`cleanup-downloads`: garbage collection of storage/downloads.
 
 - a download past its expiry has its file deleted and is marked `expired` (a pending
-  one too, so its archive is not built; a failed one keeps its status and error);
+  one too, so its archive is not built; a failed one keeps its status and error, and
+  has no file: anything a failed build left is an orphan);
 - a file no ready download points at (an orphan) is deleted;
 - a temp file (`.<name>.<random>.tmp`) left by a killed build is deleted.
 
@@ -64,14 +65,14 @@ def _remove(path: Path, dry_run: bool) -> bool:
 
 
 def _expire(app: "App", folder: Path, now: float, dry_run: bool) -> list[dict[str, Any]]:
-    rows = app.backend.read("SELECT id, status, path FROM downloads WHERE expires_at <= ? AND status != 'expired'"
-                            " ORDER BY id", [now])
+    rows = app.backend.read("SELECT id, status, path FROM downloads WHERE expires_at <= ?"
+                            " AND status IN ('pending', 'ready') ORDER BY id", [now])
     expired = []
     for row in rows:
         path = Path(row["path"]) if row["path"] else None
         size = _size(path) if path is not None and _inside(path, folder) else None
         freed = size if size is not None and _remove(path, dry_run) else 0  # type: ignore[arg-type]
-        if not dry_run and row["status"] != "failed":
+        if not dry_run:
             with app.transaction() as conn:
                 conn.execute("UPDATE downloads SET status = 'expired' WHERE id = ? AND status = ?",
                              [row["id"], row["status"]])

@@ -16,7 +16,9 @@ MAX_NAME_CHARS = 180  # well under the 255 bytes most file systems allow a compo
 FALLBACK_NAME = "photo"
 
 # C0 and C1 control characters, DEL, and the characters Windows forbids in a file name.
-_UNSAFE = re.compile(r'[\x00-\x1f\x7f-\x9f<>:"|?*]')
+# Lone surrogates (undecodable bytes of a file name, as os.fsdecode escapes them) too:
+# they cannot be written as UTF-8.
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f-\x9f<>:"|?*\ud800-\udfff]')
 _WINDOWS_DEVICES = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
                     *(f"LPT{i}" for i in range(1, 10))}
 

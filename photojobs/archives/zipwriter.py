@@ -117,6 +117,7 @@ def write_archive(members: Sequence[Member], dest: str | os.PathLike, *, progres
             verifier.join()
         if verifier.error is not None:
             raise verifier.error
+        _check_headers(fd, temp, writer.entries, *writer.directory)
         _check_directory(temp, writer.entries)
         os.close(fd)
         fd = -1
@@ -210,6 +211,7 @@ class _StreamWriter:
         shown = 0xFFFF if need64 else count
         tail += _END.pack(b"PK\x05\x06", 0, 0, shown, shown, _cap(central_size, need64), _cap(central_offset, need64), 0)
         self._write(tail)
+        self.directory = (central_offset, b"".join(_central_header(e) for e in self.entries) + tail)
         return self.offset
 
 
@@ -359,6 +361,19 @@ class _TrailingVerifier(threading.Thread):
 
 def fh_size(path: Path) -> int:
     return os.stat(path).st_size
+
+
+def _check_headers(fd: int, path: Path, entries: list[_Written], directory_offset: int, directory: bytes) -> None:
+    """Every local header and the central directory read back byte for byte as written
+    (the verifier has checked the data between them)."""
+    with open(path, "rb", buffering=0) as fh:
+        for e in entries:
+            expected = bytearray(_local_header(e.name, e.flags, e.dos_time, e.dos_date, e.size, e.zip64))
+            expected[_CRC_OFFSET:_CRC_OFFSET + 4] = struct.pack("<I", e.crc)
+            if os.pread(fh.fileno(), len(expected), e.offset) != expected:
+                raise ArchiveCorrupt(f"archive {path}: the header of {e.name.decode()} does not read back as written")
+        if os.pread(fh.fileno(), len(directory), directory_offset) != directory:
+            raise ArchiveCorrupt(f"archive {path}: its central directory does not read back as written")
 
 
 def _check_directory(path: Path, entries: list[_Written]) -> None:
