@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import sys
-from typing import Annotated, Any, Iterable, Optional, Sequence
+from typing import Annotated, Any, Iterable, Iterator, Optional, Sequence
 
 import typer
 
@@ -130,11 +131,36 @@ def drain(queue: str, *, limit: int | None, loop: bool, concurrency: int = 1, no
 
     options = WorkerOptions(queues=[queue], concurrency=concurrency, max_jobs=limit, stop_when_empty=not loop,
                             max_time=max_time)
-    with open_app() as app:
+    command = DRAIN_COMMANDS.get(queue, f"drain-{queue}")
+    with open_app() as app, cron_lock(app.settings, command, command, enabled=not loop):
         report = _run_with_progress(app, options, queue, noun, measure)
     say(f"{noun.capitalize()}: {report.done} done, {report.failed} failed, {report.retried} to retry"
         f" in {report.seconds:.1f}s" + (f" ({report.done / report.seconds:.1f}/s)" if report.seconds > 0.5 else ""))
     raise typer.Exit(report.exit_code)
+
+
+MaxTimeOption = Annotated[Optional[float], typer.Option(
+    "--max-time", min=0.001, help="Stop after this many seconds (cron: end before the next tick).")]
+
+
+DRAIN_COMMANDS = {"emails": "send-mail", "photos": "process-photos", "downloads": "build-archive"}
+
+
+@contextlib.contextmanager
+def cron_lock(settings_: Settings, name: str, command: str, enabled: bool = True) -> Iterator[None]:
+    """Cron mode: hold the lock `name`; if another run holds it, say so and exit 0 at once."""
+    if not enabled:
+        yield
+        return
+    from photojobs.locks import AlreadyRunning, cron_lock as hold
+
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(hold(settings_, name, command=command))
+        except AlreadyRunning as exc:
+            say(str(exc))
+            raise typer.Exit(0) from None
+        yield
 
 
 def _run_with_progress(app: Any, options: Any, queue: str, noun: str, measure: Any) -> Any:

@@ -113,9 +113,10 @@ def resend(outbox_id: Annotated[int, typer.Argument(help="Outbox id (see `mail o
 def send_mail(
     limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Send at most N messages.")] = None,
     loop: Annotated[bool, typer.Option("--loop", help="Keep waiting for new mail.")] = False,
+    max_time: _common.MaxTimeOption = None,
 ) -> None:
     """Send the queued mail (drain the emails queue) and print a summary; exit 1 if one failed."""
-    _common.drain("emails", limit=limit, loop=loop, noun="mails")
+    _common.drain("emails", limit=limit, loop=loop, noun="mails", max_time=max_time)
 
 
 def register(app: typer.Typer) -> None:

@@ -139,6 +139,7 @@ def downloads_show(
 def build_archive(
     limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Stop after this many archives.")] = None,
     loop: Annotated[bool, typer.Option("--loop", help="Keep waiting for new downloads.")] = False,
+    max_time: _common.MaxTimeOption = None,
 ) -> None:
     """Build queued download archives with a progress bar in bytes; exit 1 if one failed."""
     from photojobs.archives.downloads import ArchiveProgress
@@ -147,7 +148,7 @@ def build_archive(
     if not loop:
         with _common.open_app() as app:
             measure = ArchiveProgress(app)
-    _common.drain("downloads", limit=limit, loop=loop, noun="archives", measure=measure)
+    _common.drain("downloads", limit=limit, loop=loop, noun="archives", measure=measure, max_time=max_time)
 
 
 def cleanup_downloads(
@@ -157,7 +158,8 @@ def cleanup_downloads(
     """Delete expired downloads' files, orphan files and stale temp files; report what was freed."""
     from photojobs.archives.cleanup import cleanup_downloads as run
 
-    with _common.open_app() as app:
+    with _common.open_app() as app, _common.cron_lock(app.settings, "cleanup-downloads", "cleanup-downloads",
+                                                      enabled=not dry_run):
         report = run(app, dry_run=dry_run)
     if _common.wants_json(json_out):
         _common.print_json(report)

@@ -84,6 +84,7 @@ def process_photos(
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Worker processes.")] = 1,
     regenerate_thumbnails: Annotated[bool, typer.Option("--regenerate-thumbnails",
                                                         help="Rebuild every photo's thumbnails.")] = False,
+    max_time: _common.MaxTimeOption = None,
 ) -> None:
     """Process queued photos (EXIF, size, thumbnails) with a progress bar; exit 1 if one failed."""
     from photojobs.photos.store import queue_unqueued
@@ -92,7 +93,7 @@ def process_photos(
         queued = queue_unqueued(app, regenerate=regenerate_thumbnails)
     if queued:
         _common.say(f"Queued {queued} photo(s) that had no job.")
-    _common.drain("photos", limit=limit, loop=loop, concurrency=concurrency, noun="photos")
+    _common.drain("photos", limit=limit, loop=loop, concurrency=concurrency, noun="photos", max_time=max_time)
 
 
 def register(app: typer.Typer) -> None:
