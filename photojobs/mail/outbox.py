@@ -59,15 +59,15 @@ class Mailer:
     def sender_address(self) -> str:
         return parse_sender(self.config.sender)[1]
 
-    def compose(self, template: str, to: str, stored: dict, message_id: str):
+    def compose(self, template: str, to: str, stored: dict, message_id: str, *, images: bool = True):
         """Render `template` for the ids in `stored` and build the message (all checks here)."""
         from .context import build_context
 
         self.templates.check(template)
-        context, images = build_context(self.app.db, self.app.settings, stored,
+        context, inline = build_context(self.app.db, self.app.settings, stored,
                                         domain=domain_of(self.sender_address),
-                                        max_images=self.config.max_inline_images)
-        rendered = self.templates.render(template, context, images)
+                                        max_images=self.config.max_inline_images if images else 0)
+        rendered = self.templates.render(template, context, inline)
         order = context.get("order") or {}
         to_name = order.get("name") if str(order.get("email", "")).lower() == to.lower() else None
         return build_message(rendered, to=to, to_name=to_name, sender=self.config.sender, message_id=message_id)
@@ -103,7 +103,7 @@ def queue_mail(app: Any, template: str, to: str, *, order_id: int | None = None,
     to = check_address(to)
     stored = {k: v for k, v in (("order_id", order_id), ("download_id", download_id), ("vars", vars)) if v}
     message_id = new_message_id(mailer.sender_address)
-    msg = mailer.compose(template, to, stored, message_id)
+    msg = mailer.compose(template, to, stored, message_id, images=False)  # the checks, not the bytes
     created = time.time()
     with app.transaction() as conn:
         outbox_id = conn.execute(

@@ -179,3 +179,14 @@ def test_a_silent_server_times_out_and_is_retried(workdir, connect, make_order):
     finally:
         listener.close()
 
+
+
+def test_after_its_tries_a_deferred_mail_is_failed(workdir, connect, make_order):
+    smtp_config(workdir, free_port())  # down for good
+    app = connect(queue="sync")  # the three tries run at once
+    ids = make_order(app)
+    outbox_id = queue_mail(app, "order-confirmation", "ada@example.com", order_id=ids["order"])
+    job = job_of(app, outbox_id)
+    assert (job["status"], job["attempts"]) == ("failed", 3)
+    row = outbox(app, outbox_id)
+    assert row["status"] == "failed" and "cannot reach" in row["error"]
