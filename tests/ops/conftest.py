@@ -1,0 +1,119 @@
+"""Fixtures of the ops tests: a workspace that also imports tests/ops/ops_jobs.py, and the
+CLI with --json parsed."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import sqlite3
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TESTS
+
+OPS = Path(__file__).parent
+PYTHONPATH = os.pathsep.join([str(TESTS), str(OPS)])
+
+
+@pytest.fixture
+def opsdir(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    config = workdir / "photojobs.toml"
+    config.write_text(config.read_text().replace('imports = ["sample_jobs"]', 'imports = ["sample_jobs", "ops_jobs"]'))
+    monkeypatch.syspath_prepend(str(OPS))
+    return workdir
+
+
+def set_top(workdir: Path, text: str) -> None:
+    """Put top-level settings first in photojobs.toml."""
+    path = workdir / "photojobs.toml"
+    path.write_text(text + "\n" + path.read_text())
+
+
+@pytest.fixture
+def run(opsdir: Path, cli):
+    """`run("failed", "list")` -> CompletedProcess, with ops_jobs importable."""
+
+    def call(*args: str, input: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+        return cli(*args, env={"PYTHONPATH": PYTHONPATH}, input=input, timeout=timeout)
+
+    return call
+
+
+@pytest.fixture
+def run_json(run):
+    """Run a command with --json; assert it exited 0 and return the parsed output."""
+
+    def call(*args: str):
+        result = run(*args, "--json")
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    return call
+
+
+@pytest.fixture
+def start(opsdir: Path, spawn):
+    def call(*args: str):
+        return spawn(*args, env={"PYTHONPATH": PYTHONPATH})
+
+    return call
+
+
+@pytest.fixture
+def ops_app(opsdir: Path):
+    import photojobs
+
+    application = photojobs.connect(opsdir / "photojobs.toml")
+    yield application
+    application.close()
+
+
+def db_rows(workdir: Path, sql: str, params=()) -> list[sqlite3.Row]:
+    conn = sqlite3.connect(workdir / "photojobs.db")
+    conn.row_factory = sqlite3.Row
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def db_exec(workdir: Path, sql: str, params=()) -> None:
+    conn = sqlite3.connect(workdir / "photojobs.db", isolation_level=None)
+    try:
+        conn.execute(sql, params)
+    finally:
+        conn.close()
+
+
+class LineReader:
+    """Read a process's stdout lines in a thread, so a test can wait for one with a deadline."""
+
+    def __init__(self, stream) -> None:
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        self._thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _pump(self, stream) -> None:
+        for line in iter(stream.readline, ""):
+            self.lines.put(line)
+
+    def wait_for(self, predicate, timeout: float = 15.0) -> str:
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no matching line within {timeout}s; saw: {self.seen[-10:]}")
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                continue
+            self.seen.append(line)
+            if predicate(line):
+                return line

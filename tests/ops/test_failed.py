@@ -1,0 +1,128 @@
+"""failed list|show|retry|forget|flush|prune against failed jobs made by real worker runs."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from .conftest import db_exec, db_rows
+
+
+def _make_failures(run, opsdir):
+    """doomed (permanent, 1 attempt), flaky (3 attempts), a photos-queue doomed, a noop that succeeds."""
+    flag = opsdir / "flag"
+    flag.write_text("x")
+    ids = {}
+    for key, args in {"doomed": ["doomed", "--payload", '{"reason": "bad [input]"}'],
+                      "flaky": ["flaky", "--payload", '{"fail_times": 5}'],
+                      "photos": ["doomed", "--queue", "photos"],
+                      "noop": ["noop"],
+                      "fail_while": ["fail_while", "--payload", json.dumps({"flag": str(flag),
+                                                                             "out": str(opsdir / "out")})]}.items():
+        result = run("dispatch", *args, "--json")
+        assert result.returncode == 0, result.stderr
+        ids[key] = json.loads(result.stdout)["id"]
+    work = run("work", "--stop-when-empty", "--queue", "default,photos")
+    assert work.returncode == 1, work.stderr  # a job of this run ended in the failed table
+    return ids, flag
+
+
+def test_list_show_and_filters(run, run_json, opsdir):
+    ids, _ = _make_failures(run, opsdir)
+    listed = run_json("failed", "list")
+    assert {row["id"] for row in listed} == {ids["doomed"], ids["flaky"], ids["photos"], ids["fail_while"]}
+    by_id = {row["id"]: row for row in listed}
+    assert by_id[ids["flaky"]]["attempts"] == 3
+    assert by_id[ids["flaky"]]["error"] == "OSError: transient failure 3"
+    assert by_id[ids["doomed"]]["error"] == "PermanentFailure: cannot ever work: bad [input]"
+    assert by_id[ids["doomed"]]["failed_at"].endswith("+00:00")
+    assert [row["id"] for row in run_json("failed", "list", "--queue", "photos")] == [ids["photos"]]
+    assert len(run_json("failed", "list", "--limit", "2")) == 2
+
+    shown = run_json("failed", "show", str(ids["flaky"]))
+    assert shown["payload"] == {"fail_times": 5}
+    assert [e["attempt"] for e in shown["errors"]] == [1, 2, 3]
+    assert [e["message"] for e in shown["errors"]] == [f"transient failure {n}" for n in (1, 2, 3)]
+    for error in shown["errors"]:
+        assert error["error_class"] == "OSError"
+        assert "Traceback (most recent call last)" in error["traceback"]
+        assert "raise OSError" in error["traceback"]
+
+    human = run("failed", "show", str(ids["doomed"]))
+    assert human.returncode == 0
+    assert '"bad [input]"' in human.stdout  # payload shown literally, brackets included
+    assert "--- attempt 1" in human.stdout and "PermanentFailure: cannot ever work" in human.stdout
+    table = run("failed", "list")
+    assert table.returncode == 0 and "[input]" in table.stdout  # not eaten as rich markup
+
+
+def test_show_and_forget_refuse_what_is_not_failed(run, opsdir):
+    ids, _ = _make_failures(run, opsdir)
+    done = run("failed", "show", str(ids["noop"]))
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"Error: job {ids['noop']} is done, not failed"
+    missing = run("failed", "forget", "9999")
+    assert missing.returncode == 2
+    assert missing.stderr.startswith("Error: no job 9999")
+    assert len(missing.stderr.strip().splitlines()) == 1
+
+
+def test_retry_gives_fresh_tries_and_the_job_runs_again(run, run_json, opsdir):
+    ids, flag = _make_failures(run, opsdir)
+    flag.unlink()  # the cause is fixed
+    result = run_json("failed", "retry", str(ids["fail_while"]))
+    assert result == {"retried": [ids["fail_while"]], "skipped": []}
+    row = db_rows(opsdir, "SELECT status, attempts, finished_at FROM jobs WHERE id = ?", [ids["fail_while"]])[0]
+    assert (row["status"], row["attempts"], row["finished_at"]) == ("pending", 0, None)
+    assert run("work", "--stop-when-empty").returncode == 0
+    assert (opsdir / "out").read_text() == "ok"
+    assert db_rows(opsdir, "SELECT status FROM jobs WHERE id = ?", [ids["fail_while"]])[0][0] == "done"
+    # the others are still failed
+    assert {r["id"] for r in run_json("failed", "list")} == {ids["doomed"], ids["flaky"], ids["photos"]}
+
+
+def test_retry_is_all_or_nothing_and_by_queue_or_all(run, run_json, opsdir):
+    ids, _ = _make_failures(run, opsdir)
+    refused = run("failed", "retry", str(ids["doomed"]), str(ids["noop"]))
+    assert refused.returncode == 2 and "not failed" in refused.stderr
+    assert len(run_json("failed", "list")) == 4  # nothing was retried
+    assert run("failed", "retry").returncode == 2  # nothing chosen
+    assert run("failed", "retry", "--all", "--queue", "photos").returncode == 2
+
+    assert run_json("failed", "retry", "--queue", "photos")["retried"] == [ids["photos"]]
+    assert {r["id"] for r in run_json("failed", "list")} == {ids["doomed"], ids["flaky"], ids["fail_while"]}
+    retried = run_json("failed", "retry", "--all")["retried"]
+    assert sorted(retried) == sorted([ids["doomed"], ids["flaky"], ids["fail_while"]])
+    assert run_json("failed", "list") == []
+    pending = db_rows(opsdir, "SELECT count(*) FROM jobs WHERE status = 'pending' AND attempts = 0")[0][0]
+    assert pending == 4
+
+
+def test_retry_skips_a_job_whose_unique_key_is_live_again(run, run_json, opsdir):
+    first = run_json("dispatch", "doomed", "--unique-key", "only-one")["id"]
+    assert run("work", "--stop-when-empty").returncode == 1
+    second = run_json("dispatch", "doomed", "--unique-key", "only-one")["id"]  # allowed: the first is not live
+    result = run_json("failed", "retry", "--all")
+    assert result["retried"] == []
+    assert result["skipped"][0]["id"] == first and "only-one" in result["skipped"][0]["reason"]
+    assert db_rows(opsdir, "SELECT status FROM jobs WHERE id = ?", [second])[0][0] == "pending"
+
+
+def test_forget_flush_prune(run, run_json, opsdir):
+    ids, _ = _make_failures(run, opsdir)
+    assert run("failed", "forget", str(ids["doomed"])).returncode == 0
+    assert not db_rows(opsdir, "SELECT 1 FROM jobs WHERE id = ?", [ids["doomed"]])
+    assert not db_rows(opsdir, "SELECT 1 FROM job_errors WHERE job_id = ?", [ids["doomed"]])
+
+    # one failure is 3 hours old, the others are fresh
+    db_exec(opsdir, "UPDATE jobs SET finished_at = ? WHERE id = ?", [time.time() - 3 * 3600, ids["flaky"]])
+    pruned = run("failed", "prune", "--hours", "2")
+    assert pruned.returncode == 0 and "Deleted 1 failed job" in pruned.stdout
+    assert {r["id"] for r in run_json("failed", "list")} == {ids["photos"], ids["fail_while"]}
+    assert run("failed", "prune").returncode == 2  # --hours is required
+
+    assert "Deleted 1 failed job" in run("failed", "flush", "--queue", "photos").stdout
+    assert "Deleted 1 failed job" in run("failed", "flush").stdout
+    assert run_json("failed", "list") == []
+    assert db_rows(opsdir, "SELECT count(*) FROM job_errors")[0][0] == 0
+    assert db_rows(opsdir, "SELECT status FROM jobs WHERE id = ?", [ids["noop"]])[0][0] == "done"

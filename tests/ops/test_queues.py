@@ -1,0 +1,113 @@
+"""queue pause|resume|clear|restart with real workers."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+from tests.conftest import wait_for
+
+from .conftest import db_rows, set_top
+
+
+def _runs(opsdir, tag):
+    log = opsdir / "storage" / "runs" / f"{tag}.log"
+    return len(log.read_text().splitlines()) if log.exists() else 0
+
+
+def test_a_paused_queue_is_skipped_while_others_run(run, run_json, ops_app, opsdir):
+    assert run("queue", "pause", "photos").stdout.strip() == "Paused queue photos"
+    assert run("queue", "pause", "photos").stdout.strip() == "Queue photos was paused already"
+    photo_ids = [ops_app.dispatch("record", {"tag": "photos"}, queue="photos") for _ in range(3)]
+    ops_app.dispatch("record", {"tag": "emails"}, queue="emails")
+    ops_app.dispatch("record", {"tag": "default"})
+
+    # photos comes first in priority, yet only the other queues run
+    work = run("work", "--stop-when-empty", "--queue", "photos,emails,default")
+    assert work.returncode == 0, work.stderr
+    assert (_runs(opsdir, "photos"), _runs(opsdir, "emails"), _runs(opsdir, "default")) == (0, 1, 1)
+    statuses = {r[0] for r in db_rows(opsdir, f"SELECT status FROM jobs WHERE id IN ({','.join('?' * 3)})",
+                                      photo_ids)}
+    assert statuses == {"pending"}  # kept, untouched
+    assert db_rows(opsdir, "SELECT max(attempts) FROM jobs WHERE queue = 'photos'")[0][0] == 0
+    assert run_json("status")["queues"]["photos"]["paused"] is True
+    # a worker on the paused queue alone finds nothing to do
+    assert run("work", "--stop-when-empty", "--queue", "photos").returncode == 0
+    assert _runs(opsdir, "photos") == 0
+
+    assert run("queue", "resume", "photos").stdout.strip() == "Resumed queue photos"
+    assert run("queue", "resume", "photos").stdout.strip() == "Queue photos was not paused"
+    assert run("work", "--stop-when-empty", "--queue", "photos").returncode == 0
+    assert _runs(opsdir, "photos") == 3
+
+
+def test_pause_takes_effect_on_a_running_workers_next_claim(start, ops_app, opsdir):
+    worker = start("work", "--queue", "photos", "--sleep", "0.1")
+    ops_app.dispatch("record", {"tag": "before"}, queue="photos")
+    wait_for(lambda: _runs(opsdir, "before") == 1, message="the first job to run")
+    from photojobs.ops import pause_queue
+
+    pause_queue(ops_app, "photos")
+    ops_app.dispatch("record", {"tag": "after"}, queue="photos")
+    # the worker wakes up on the commit and claims again: give it several claim rounds
+    deadline = time.monotonic() + 1.5
+    while time.monotonic() < deadline:
+        assert _runs(opsdir, "after") == 0
+        time.sleep(0.1)
+    assert db_rows(opsdir, "SELECT status FROM jobs WHERE payload LIKE '%after%'")[0][0] == "pending"
+    from photojobs.ops import resume_queue
+
+    resume_queue(ops_app, "photos")
+    wait_for(lambda: _runs(opsdir, "after") == 1, message="the job to run after resume")
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=15) == 0
+
+
+def test_clear_asks_unless_yes_and_keeps_running_and_failed(run, ops_app, opsdir):
+    ops_app.dispatch("doomed")
+    assert run("work", "--stop-when-empty").returncode == 1  # one failed job in default
+    for n in range(3):
+        ops_app.dispatch("noop", {"n": n})
+    ops_app.dispatch("noop", delay=600)
+    ops_app.dispatch("noop", queue="emails")
+
+    declined = run("queue", "clear", "default", input="n\n")
+    assert declined.returncode == 1
+    assert "Delete 4 pending job(s) of queue default?" in declined.stdout
+    assert db_rows(opsdir, "SELECT count(*) FROM jobs WHERE status = 'pending'")[0][0] == 5
+
+    accepted = run("queue", "clear", "default", input="y\n")
+    assert accepted.returncode == 0 and "Deleted 4 pending job(s) of queue default" in accepted.stdout
+    counts = dict(db_rows(opsdir, "SELECT queue || ':' || status, count(*) FROM jobs GROUP BY 1"))
+    assert counts == {"default:failed": 1, "emails:pending": 1}
+
+    assert run("queue", "clear", "emails", "--yes").returncode == 0
+    assert "has no pending jobs" in run("queue", "clear", "emails").stdout
+    assert run("queue", "clear", "bad name", "--yes").returncode == 2
+
+
+def test_restart_makes_a_running_worker_finish_its_job_and_exit_0(start, run, ops_app, opsdir):
+    set_top(opsdir, "lease = 1.5")  # heartbeat (and restart check) every 0.5 s
+    marker = opsdir / "sleeping"
+    job_id = ops_app.dispatch("sleepy", {"seconds": 3, "marker": str(marker)})
+    ops_app.dispatch("noop")  # still pending when the worker stops: left for the next worker
+    worker = start("work", "--queue", "default")
+    wait_for(marker.exists, message="the job to start")
+    restart = run("queue", "restart")
+    assert restart.returncode == 0, restart.stderr
+    assert worker.wait(timeout=20) == 0
+    assert (opsdir / "sleeping.done").exists()  # the running job was not cut short
+    assert db_rows(opsdir, "SELECT status FROM jobs WHERE id = ?", [job_id])[0][0] == "done"
+    assert db_rows(opsdir, "SELECT count(*) FROM workers")[0][0] == 0
+    statuses = [r[0] for r in db_rows(opsdir, "SELECT status FROM jobs WHERE name = 'noop'")]
+    assert statuses == ["pending"]
+
+    # a worker started after the restart keeps running past its heartbeats
+    fresh = start("work", "--queue", "default")
+    started = time.time()
+    wait_for(lambda: db_rows(opsdir, "SELECT 1 FROM workers WHERE heartbeat_at > ?", [started + 1.0]),
+             message="two heartbeats of the new worker")
+    assert fresh.poll() is None
+    assert db_rows(opsdir, "SELECT status FROM jobs WHERE name = 'noop'")[0][0] == "done"
+    fresh.send_signal(signal.SIGTERM)
+    assert fresh.wait(timeout=15) == 0
