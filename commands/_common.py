@@ -52,8 +52,11 @@ def settings(**flags: Any) -> Settings:
 
 def open_app(**flags: Any):
     from photojobs.app import App
+    from photojobs.logs import configure_cli
 
-    return App(settings(**flags))
+    resolved = settings(**flags)
+    configure_cli(resolved, verbose=STATE.verbose, quiet=STATE.quiet)  # JSON-lines file + console
+    return App(resolved)
 
 
 def wants_json(flag: bool) -> bool:

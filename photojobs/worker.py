@@ -96,6 +96,7 @@ class Worker:
         self._claimed = self._ctx.Value("q", 0)
         self._incarnation = 0
         self._finished = [0, 0, 0]  # done, failed, retried by children that have exited
+        self.started_at = time.time()  # a `queue restart` after this stops the worker
         self._crashes = 0  # children in a row that died at start-up, holding no job
 
     # -- life cycle -------------------------------------------------------------------------
@@ -296,6 +297,11 @@ class Worker:
         with backend.transaction() as conn:
             conn.execute("UPDATE workers SET heartbeat_at = ?, current_jobs = ? WHERE id = ?",
                          [time.time(), ",".join(str(j) for j in current if j), self.id])
+        from .ops.queues import restart_requested_after
+
+        if not self._stopping and restart_requested_after(backend, self.started_at):
+            log.info("restart requested", extra={"event": "restart"})
+            self.stop()
 
     def _unregister(self, backend: SqliteBackend) -> None:
         with backend.transaction() as conn:
