@@ -90,8 +90,8 @@ def build_context(conn: sqlite3.Connection, settings: Any, stored: dict, *, doma
                   max_images: int = 20) -> tuple[dict, list[InlineImage]]:
     """The template context for the ids kept in the outbox, and the images to embed."""
     order_id, download_id = stored.get("order_id"), stored.get("download_id")
-    context: dict[str, Any] = {"order": None, "photos": [], "download": None,
-                               "base_url": settings.base_url, **(stored.get("vars") or {})}
+    context: dict[str, Any] = {**(stored.get("vars") or {}), "order": None, "photos": [], "download": None,
+                               "base_url": settings.base_url}
     images: list[InlineImage] = []
     if download_id is not None:
         context["download"] = download_context(conn, settings.base_url, download_id)

@@ -129,7 +129,7 @@ def _set(app: Any, outbox_id: int, sql: str, params: list, when: tuple[str, ...]
         return conn.execute(f"UPDATE outbox SET {sql} WHERE id = ?{where}", [*params, outbox_id, *when]).rowcount
 
 
-def _wait_for_rate(app: Any, rate: int, budget: float = 20.0) -> None:
+def _wait_for_rate(app: Any, rate: int, budget: float = 10.0) -> None:
     """A last guard at send time: wait (briefly) while `rate` messages went out this minute."""
     if rate <= 0:
         return

@@ -78,7 +78,7 @@ def ca():
 
 @pytest.fixture
 def smtp_server(ca) -> Callable[..., Server]:
-    """start(tls=None|"starttls"|"ssl", auth=False, cert_ca=ca) -> a running Server."""
+    """start(tls=None|"starttls"|"ssl", auth=False, cert_ca=ca, cert_hosts=...) -> a running Server."""
     from aiosmtpd.controller import Controller
     from aiosmtpd.smtp import AuthResult
 
@@ -88,7 +88,7 @@ def smtp_server(ca) -> Callable[..., Server]:
         ok = auth_data.login == b"studio" and auth_data.password == PASSWORD.encode()
         return AuthResult(success=ok, handled=False)  # handled=False: the server answers 535
 
-    def start(tls: str | None = None, auth: bool = False, cert_ca=None) -> Server:
+    def start(tls: str | None = None, auth: bool = False, cert_ca=None, cert_hosts=("127.0.0.1", "localhost")) -> Server:
         import ssl
 
         recorder = Recorder()
@@ -96,7 +96,7 @@ def smtp_server(ca) -> Callable[..., Server]:
         context = None
         if tls:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            (cert_ca or ca).issue_cert("127.0.0.1", "localhost").configure_cert(context)
+            (cert_ca or ca).issue_cert(*cert_hosts).configure_cert(context)
         if tls == "starttls":
             kwargs.update(tls_context=context, require_starttls=True)
         if auth:

@@ -101,6 +101,17 @@ def test_an_untrusted_certificate_is_refused(workdir, connect, make_order, smtp_
     assert server.messages == []
 
 
+def test_a_certificate_for_another_host_is_refused(workdir, connect, make_order, smtp_server, ca):
+    server = smtp_server(tls="starttls", cert_hosts=("mail.elsewhere.test",))  # trusted CA, wrong name
+    smtp_config(workdir, server.port, tls="starttls", cafile=ca_file(workdir, ca))
+    app = connect()
+    ids = make_order(app)
+    outbox_id = queue_mail(app, "order-confirmation", "ada@example.com", order_id=ids["order"])
+    with pytest.raises(DeliveryRefused, match="not trusted"):
+        deliver(app, outbox_id)
+    assert server.messages == [] and outbox(app, outbox_id)["status"] == "failed"
+
+
 def test_no_starttls_offered_means_no_clear_text(workdir, connect, make_order, smtp_server):
     server = smtp_server()  # plain server, no STARTTLS
     smtp_config(workdir, server.port, tls="starttls")
