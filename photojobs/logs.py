@@ -47,10 +47,22 @@ def log_path(settings: "Settings") -> Path:
     return log_dir(settings) / LOG_NAME
 
 
+_second_cache: list = [None, ""]
+
+
+def _iso_utc(created: float) -> str:
+    """2026-11-29T15:04:05.123+00:00, formatting the part to the second once a second."""
+    second = int(created)
+    if _second_cache[0] != second:
+        _second_cache[0] = second
+        _second_cache[1] = datetime.datetime.fromtimestamp(second, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{_second_cache[1]}.{int((created - second) * 1000):03d}+00:00"
+
+
 def record_to_dict(record: logging.LogRecord) -> dict:
     """A log record as the JSON object written to the file."""
     entry: dict[str, Any] = {
-        "time": datetime.datetime.fromtimestamp(record.created, datetime.timezone.utc).isoformat(timespec="milliseconds"),
+        "time": _iso_utc(record.created),
         "level": record.levelname,
         "logger": record.name,
         "message": record.getMessage(),
@@ -77,12 +89,15 @@ class JsonLinesHandler(logging.Handler):
         self.backups = max(1, backups)
         self._fd: int | None = None
         self._inode = 0
+        self._unchecked = 0  # bytes written since the file's size was last looked at
         self._next_check = 0.0
 
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        self._inode = os.fstat(self._fd).st_ino
+        stat = os.fstat(self._fd)
+        self._inode = stat.st_ino
+        self._unchecked = self.max_bytes if stat.st_size > self.max_bytes else 0  # check at the first line
         self._next_check = time.monotonic() + REOPEN_CHECK_SECONDS
 
     def _close_fd(self) -> None:
@@ -108,9 +123,14 @@ class JsonLinesHandler(logging.Handler):
             elif time.monotonic() >= self._next_check:
                 self._reopen_if_rotated()
             assert self._fd is not None
-            os.write(self._fd, line.encode("utf-8", "replace"))
-            if self.max_bytes and os.fstat(self._fd).st_size > self.max_bytes:
-                self.rotate()
+            data = line.encode("utf-8", "replace")
+            os.write(self._fd, data)
+            # Other processes append too: look at the real size every max_bytes/16 of our own.
+            self._unchecked += len(data)
+            if self.max_bytes and self._unchecked * 16 >= self.max_bytes:
+                self._unchecked = 0
+                if os.fstat(self._fd).st_size > self.max_bytes:
+                    self.rotate()
         except Exception:
             self.handleError(record)
 

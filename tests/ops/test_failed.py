@@ -2,33 +2,66 @@
 
 from __future__ import annotations
 
-import json
+import shutil
+import subprocess
+import sys
 import time
+from pathlib import Path
 
-from .conftest import db_exec, db_rows
+import pytest
+
+from tests.conftest import TESTS, cli_env
+
+from .conftest import OPS, PYTHONPATH, db_exec, db_rows
 
 
-def _make_failures(run, opsdir):
-    """doomed (permanent, 1 attempt), flaky (3 attempts), a photos-queue doomed, a noop that succeeds."""
-    flag = opsdir / "flag"
-    flag.write_text("x")
-    ids = {}
-    for key, args in {"doomed": ["doomed", "--payload", '{"reason": "bad [input]"}'],
-                      "flaky": ["flaky", "--payload", '{"fail_times": 5}'],
-                      "photos": ["doomed", "--queue", "photos"],
-                      "noop": ["noop"],
-                      "fail_while": ["fail_while", "--payload", json.dumps({"flag": str(flag),
-                                                                             "out": str(opsdir / "out")})]}.items():
-        result = run("dispatch", *args, "--json")
-        assert result.returncode == 0, result.stderr
-        ids[key] = json.loads(result.stdout)["id"]
-    work = run("work", "--stop-when-empty", "--queue", "default,photos")
+def _failed_now(workdir: Path) -> list[dict]:
+    """The failed table, read in this process (the CLI's own output is checked elsewhere)."""
+    return [dict(r) for r in db_rows(workdir, "SELECT id FROM jobs WHERE status = 'failed'")]
+
+
+@pytest.fixture(scope="module")
+def failed_template(tmp_path_factory) -> tuple[Path, dict]:
+    """A database with real failures, made once per module by a real worker run:
+    doomed (permanent, 1 attempt), flaky (3 attempts), a photos-queue doomed, a noop that
+    succeeds, and fail_while (fails while the file ./flag exists, relative to the cwd)."""
+    import photojobs
+    from photojobs.setup import init
+
+    folder = tmp_path_factory.mktemp("failed-template")
+    init(config=str(folder / "photojobs.toml"))
+    with open(folder / "photojobs.toml", "a") as fh:
+        fh.write('imports = ["sample_jobs", "ops_jobs"]\n')
+    for path in (str(TESTS), str(OPS)):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    (folder / "flag").write_text("x")
+    with photojobs.connect(folder / "photojobs.toml") as app:
+        ids = {"doomed": app.dispatch("doomed", {"reason": "bad [input]"}),
+               "flaky": app.dispatch("flaky", {"fail_times": 5}),
+               "photos": app.dispatch("doomed", queue="photos"),
+               "noop": app.dispatch("noop"),
+               "fail_while": app.dispatch("fail_while", {"flag": "flag", "out": "out"})}
+    work = subprocess.run([sys.executable, "-m", "photojobs", "work", "--stop-when-empty", "--queue", "default,photos"],
+                          cwd=folder, env=cli_env({"PYTHONPATH": PYTHONPATH}), capture_output=True, text=True,
+                          timeout=60)
     assert work.returncode == 1, work.stderr  # a job of this run ended in the failed table
-    return ids, flag
+    return folder, ids
 
 
-def test_list_show_and_filters(run, run_json, opsdir):
-    ids, _ = _make_failures(run, opsdir)
+@pytest.fixture
+def failures(opsdir, failed_template) -> dict:
+    """The template's database copied into this test's workspace; returns the job ids."""
+    folder, ids = failed_template
+    for suffix in ("-wal", "-shm"):
+        (opsdir / f"photojobs.db{suffix}").unlink(missing_ok=True)
+    shutil.copyfile(folder / "photojobs.db", opsdir / "photojobs.db")
+    (opsdir / "flag").write_text("x")
+    return ids
+
+
+def test_list_show_and_filters(run, run_json, opsdir, failures):
+    ids = failures
     listed = run_json("failed", "list")
     assert {row["id"] for row in listed} == {ids["doomed"], ids["flaky"], ids["photos"], ids["fail_while"]}
     by_id = {row["id"]: row for row in listed}
@@ -56,8 +89,8 @@ def test_list_show_and_filters(run, run_json, opsdir):
     assert table.returncode == 0 and "[input]" in table.stdout  # not eaten as rich markup
 
 
-def test_show_and_forget_refuse_what_is_not_failed(run, opsdir):
-    ids, _ = _make_failures(run, opsdir)
+def test_show_and_forget_refuse_what_is_not_failed(run, opsdir, failures):
+    ids = failures
     done = run("failed", "show", str(ids["noop"]))
     assert done.returncode == 2
     assert done.stderr.strip() == f"Error: job {ids['noop']} is done, not failed"
@@ -67,9 +100,9 @@ def test_show_and_forget_refuse_what_is_not_failed(run, opsdir):
     assert len(missing.stderr.strip().splitlines()) == 1
 
 
-def test_retry_gives_fresh_tries_and_the_job_runs_again(run, run_json, opsdir):
-    ids, flag = _make_failures(run, opsdir)
-    flag.unlink()  # the cause is fixed
+def test_retry_gives_fresh_tries_and_the_job_runs_again(run, run_json, opsdir, failures):
+    ids = failures
+    (opsdir / "flag").unlink()  # the cause is fixed
     result = run_json("failed", "retry", str(ids["fail_while"]))
     assert result == {"retried": [ids["fail_while"]], "skipped": []}
     row = db_rows(opsdir, "SELECT status, attempts, finished_at FROM jobs WHERE id = ?", [ids["fail_while"]])[0]
@@ -78,22 +111,22 @@ def test_retry_gives_fresh_tries_and_the_job_runs_again(run, run_json, opsdir):
     assert (opsdir / "out").read_text() == "ok"
     assert db_rows(opsdir, "SELECT status FROM jobs WHERE id = ?", [ids["fail_while"]])[0][0] == "done"
     # the others are still failed
-    assert {r["id"] for r in run_json("failed", "list")} == {ids["doomed"], ids["flaky"], ids["photos"]}
+    assert {r["id"] for r in _failed_now(opsdir)} == {ids["doomed"], ids["flaky"], ids["photos"]}
 
 
-def test_retry_is_all_or_nothing_and_by_queue_or_all(run, run_json, opsdir):
-    ids, _ = _make_failures(run, opsdir)
+def test_retry_is_all_or_nothing_and_by_queue_or_all(run, run_json, opsdir, failures):
+    ids = failures
     refused = run("failed", "retry", str(ids["doomed"]), str(ids["noop"]))
     assert refused.returncode == 2 and "not failed" in refused.stderr
-    assert len(run_json("failed", "list")) == 4  # nothing was retried
+    assert len(_failed_now(opsdir)) == 4  # nothing was retried
     assert run("failed", "retry").returncode == 2  # nothing chosen
     assert run("failed", "retry", "--all", "--queue", "photos").returncode == 2
 
     assert run_json("failed", "retry", "--queue", "photos")["retried"] == [ids["photos"]]
-    assert {r["id"] for r in run_json("failed", "list")} == {ids["doomed"], ids["flaky"], ids["fail_while"]}
+    assert {r["id"] for r in _failed_now(opsdir)} == {ids["doomed"], ids["flaky"], ids["fail_while"]}
     retried = run_json("failed", "retry", "--all")["retried"]
     assert sorted(retried) == sorted([ids["doomed"], ids["flaky"], ids["fail_while"]])
-    assert run_json("failed", "list") == []
+    assert _failed_now(opsdir) == []
     pending = db_rows(opsdir, "SELECT count(*) FROM jobs WHERE status = 'pending' AND attempts = 0")[0][0]
     assert pending == 4
 
@@ -108,8 +141,8 @@ def test_retry_skips_a_job_whose_unique_key_is_live_again(run, run_json, opsdir)
     assert db_rows(opsdir, "SELECT status FROM jobs WHERE id = ?", [second])[0][0] == "pending"
 
 
-def test_forget_flush_prune(run, run_json, opsdir):
-    ids, _ = _make_failures(run, opsdir)
+def test_forget_flush_prune(run, run_json, opsdir, failures):
+    ids = failures
     assert run("failed", "forget", str(ids["doomed"])).returncode == 0
     assert not db_rows(opsdir, "SELECT 1 FROM jobs WHERE id = ?", [ids["doomed"]])
     assert not db_rows(opsdir, "SELECT 1 FROM job_errors WHERE job_id = ?", [ids["doomed"]])
@@ -118,11 +151,11 @@ def test_forget_flush_prune(run, run_json, opsdir):
     db_exec(opsdir, "UPDATE jobs SET finished_at = ? WHERE id = ?", [time.time() - 3 * 3600, ids["flaky"]])
     pruned = run("failed", "prune", "--hours", "2")
     assert pruned.returncode == 0 and "Deleted 1 failed job" in pruned.stdout
-    assert {r["id"] for r in run_json("failed", "list")} == {ids["photos"], ids["fail_while"]}
+    assert {r["id"] for r in _failed_now(opsdir)} == {ids["photos"], ids["fail_while"]}
     assert run("failed", "prune").returncode == 2  # --hours is required
 
     assert "Deleted 1 failed job" in run("failed", "flush", "--queue", "photos").stdout
     assert "Deleted 1 failed job" in run("failed", "flush").stdout
-    assert run_json("failed", "list") == []
+    assert _failed_now(opsdir) == []
     assert db_rows(opsdir, "SELECT count(*) FROM job_errors")[0][0] == 0
     assert db_rows(opsdir, "SELECT status FROM jobs WHERE id = ?", [ids["noop"]])[0][0] == "done"
