@@ -218,8 +218,8 @@ def monitor(
     if _common.wants_json(json_out):
         _common.print_json(result)
     else:
-        for alert in result["alerts"]:
-            sys.stdout.write(alert["message"] + "\n")
+        for line in result["lines"]:
+            sys.stdout.write(line + "\n")
         if result["ok"]:
             _common.say(f"OK: {', '.join(result['queues'])} within thresholds")
     raise typer.Exit(0 if result["ok"] else 1)

@@ -103,7 +103,10 @@ def status(app: "App", queues: Sequence[str] | None = None) -> dict:
 def monitor(app: "App", queues: str | Sequence[str], max_pending: int | None = None,
             max_age: float | None = None) -> dict:
     """Check queues against thresholds: more than `max_pending` jobs ready, or the oldest
-    ready job waiting more than `max_age` seconds. {"ok": bool, "alerts": [...], "queues": {...}}."""
+    ready job waiting more than `max_age` seconds.
+
+    Returns {"ok": bool, "alerts": [one per queue and metric], "lines": [one per queue over a
+    threshold, for people], "queues": {name: stats}}."""
     names = parse_queue_list(queues) if isinstance(queues, str) else parse_queue_list(",".join(queues))
     if max_pending is None and max_age is None:
         raise UsageError("give a threshold: --max N (jobs pending) and/or --max-age S (seconds waited)")
@@ -114,9 +117,13 @@ def monitor(app: "App", queues: str | Sequence[str], max_pending: int | None = N
     for name, entry in stats.items():
         if max_pending is not None and entry["pending"] > max_pending:
             alerts.append({"queue": name, "metric": "pending", "value": entry["pending"], "threshold": max_pending,
-                           "message": f"{name}: {entry['pending']} jobs pending (max {max_pending})"})
+                           "reason": f"{entry['pending']} jobs pending (max {max_pending})"})
         age = entry["oldest_pending_s"]
         if max_age is not None and age is not None and age > max_age:
             alerts.append({"queue": name, "metric": "oldest_pending_s", "value": age, "threshold": max_age,
-                           "message": f"{name}: the oldest pending job has waited {age:.0f}s (max {max_age:g}s)"})
-    return {"ok": not alerts, "alerts": alerts, "queues": stats}
+                           "reason": f"the oldest pending job has waited {age:.0f}s (max {max_age:g}s)"})
+    lines: dict[str, list[str]] = {}
+    for alert in alerts:
+        lines.setdefault(alert["queue"], []).append(alert["reason"])
+    return {"ok": not alerts, "alerts": alerts, "lines": [f"{q}: {'; '.join(r)}" for q, r in lines.items()],
+            "queues": stats}

@@ -110,6 +110,13 @@ def test_monitor_exit_codes(run, ops_app, opsdir):
                                                                      ("emails", "oldest_pending_s")}
     assert result["queues"]["default"]["pending"] == 3
 
+    one_line_per_queue = run("monitor", "default,emails", "--max", "0", "--max-age", "600")
+    assert one_line_per_queue.returncode == 1
+    lines = one_line_per_queue.stdout.strip().splitlines()
+    assert lines[0] == "default: 3 jobs pending (max 0)"
+    assert lines[1].startswith("emails: 1 jobs pending (max 0); the oldest pending job has waited 90")
+    assert len(lines) == 2
+
     ok = run("monitor", "default", "--max", "10", "--json")
     assert ok.returncode == 0 and json.loads(ok.stdout)["ok"] is True
 
