@@ -228,14 +228,17 @@ def configure(settings: "Settings", console_level: int | None = logging.INFO, fi
 
 
 def configure_cli(settings: "Settings", verbose: int = 0, quiet: bool = False) -> None:
-    """The CLI's logging: the JSON-lines file at INFO (DEBUG with -vv); the console at INFO,
-    DEBUG with -vv, ERROR with -q; under a progress bar WARNING unless -v."""
+    """The CLI's logging: every job event goes to the JSON-lines file (DEBUG too with -vv).
+    The console shows retries, failures and timeouts (WARNING); every start and success too
+    with -v (INFO), DEBUG with -vv, only errors with -q. So cron mails only when something
+    went wrong, and a worker's output does not cost a line per job unless asked."""
     file_level = logging.DEBUG if verbose > 1 else logging.INFO
-    console_level = logging.ERROR if quiet else logging.DEBUG if verbose > 1 else logging.INFO
+    console_level = (logging.ERROR if quiet else logging.DEBUG if verbose > 1 else logging.INFO if verbose
+                     else logging.WARNING)
     configure(settings, console_level=console_level, file_level=file_level)
     for handler in logging.getLogger("photojobs").handlers:
         if isinstance(handler, ConsoleHandler):
-            handler.busy_level = console_level if verbose else max(console_level, logging.WARNING)
+            handler.busy_level = console_level
 
 
 # -- reading -------------------------------------------------------------------------------

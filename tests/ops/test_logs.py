@@ -34,7 +34,7 @@ def test_every_outcome_is_logged_as_json_and_readably(run, ops_app, opsdir):
     ok = ops_app.dispatch("noop")
     flaky = ops_app.dispatch("flaky", {"fail_times": 1})
     doomed = ops_app.dispatch("doomed", {"reason": "broken"})
-    work = run("work", "--stop-when-empty")
+    work = run("-v", "work", "--stop-when-empty")
     assert work.returncode == 1
     assert f"done     noop#{ok} [default] try 1" in work.stderr  # the console's readable lines
     assert f"failed   doomed#{doomed} [default] try 1" in work.stderr
@@ -52,10 +52,19 @@ def test_every_outcome_is_logged_as_json_and_readably(run, ops_app, opsdir):
     done = next(e for e in entries if e.get("event") == "done")
     assert isinstance(done["duration"], float) and done["time"].endswith("+00:00") and done["pid"] > 0
 
+    # without -v the console shows only what went wrong; the file has everything
+    ops_app.dispatch("noop")
+    ops_app.dispatch("doomed", {"reason": "again"})
+    quiet = run("work", "--stop-when-empty")
+    assert "started" not in quiet.stderr and "done " not in quiet.stderr
+    assert "failed   doomed#" in quiet.stderr and "again" in quiet.stderr
+    assert run("-q", "work", "--stop-when-empty").stderr == ""
+
     only_flaky = logs("--job", str(flaky))
     assert [e["event"] for e in only_flaky] == ["started", "retry", "started", "done"]
     errors = logs("--level", "error")
-    assert [(e["event"], e["job"]["id"]) for e in errors] == [("failed", doomed)]
+    assert [(e["event"], e["job"]["id"]) for e in errors][0] == ("failed", doomed)
+    assert [e["event"] for e in errors] == ["failed", "failed"]
     assert [e["event"] for e in logs("--filter", "BROKEN")] == ["failed"]
     assert len(logs("-n", "2")) == 2
     readable = run("logs", "--job", str(doomed))
