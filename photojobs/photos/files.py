@@ -128,22 +128,34 @@ def stat_signature(path: str | bytes | os.PathLike) -> tuple[int, int]:
 def write_atomically(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Write `data` to a temp file next to `path`, fsync it, rename it into place, and
     fsync the folder, so a reader sees the old file or the whole new one."""
+    write_files_atomically({path: data}, mode)
+
+
+def write_files_atomically(files: dict[Path, bytes], mode: int = 0o644) -> None:
+    """`write_atomically` for several files: each written to a temp file in its folder and
+    fsynced, then all renamed, then each folder fsynced once. A failure leaves no temp file."""
     import tempfile
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    temps: list[tuple[str, Path]] = []
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        for path, data in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            temps.append((tmp, path))
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, mode)
+        for tmp, path in temps:
+            os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        for tmp, _ in temps:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
         raise
-    fsync_dir(path.parent)
+    for folder in {path.parent for path in files}:
+        fsync_dir(folder)
 
 
 def fsync_dir(folder: Path) -> None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import PermanentFailure, RetryLater
 from . import thumbnails as thumbs_mod
 from .exif import read_exif
-from .files import classified_io, read_facts, write_atomically
+from .files import classified_io, read_facts, write_files_atomically
 from .store import source_path
 
 if TYPE_CHECKING:
@@ -50,15 +50,13 @@ def _write_thumbnails(made: dict[str, thumbs_mod.Thumbnail], photo_id: int,
                       settings: thumbs_mod.ThumbnailSettings, storage: Path) -> dict[str, dict]:
     by_name = {c.name: c for c in settings.conversions}
     folder = thumbnail_folder(photo_id, settings)
-    written = {}
-    for name, thumb in made.items():
-        relative = folder / f"{name}.{by_name[name].extension}"
-        try:
-            write_atomically(storage / relative, thumb.data)
-        except OSError as exc:
-            raise RetryLater(f"cannot write thumbnail {relative}: {exc.strerror or exc}") from exc
-        written[name] = {"path": str(relative), "width": thumb.width, "height": thumb.height}
-    return written
+    relative = {name: folder / f"{name}.{by_name[name].extension}" for name in made}
+    try:
+        write_files_atomically({storage / relative[name]: thumb.data for name, thumb in made.items()})
+    except OSError as exc:
+        raise RetryLater(f"cannot write thumbnails in {storage / folder}: {exc.strerror or exc}") from exc
+    return {name: {"path": str(relative[name]), "width": thumb.width, "height": thumb.height}
+            for name, thumb in made.items()}
 
 
 def _remove_dropped(old_thumbs: dict, keep: dict, storage: Path) -> None:

@@ -57,6 +57,28 @@ def test_draft_decodes_a_jpeg_at_a_reduced_scale(tmp_path):
     assert (made["web"].width, made["web"].height) == (1000, 667)
 
 
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_three_eighths_scale_decodes_smaller_and_right(tmp_path, orientation):
+    path = tmp_path / "big.jpg"
+    upright = oriented_jpeg(path, (2400, 1600), orientation)
+    image = open_image(path.read_bytes(), DEFAULTS.max_pixels)
+    made = render(image, orientation, thumbnail_settings({"web": {"size": 880}}))
+    assert image.size == ((900, 600) if orientation == 1 else (600, 900))  # 3/8 of 2400x1600, not 1/2
+    web = open_bytes(made["web"].data)
+    assert web.size == (880, 587)
+    assert difference(web, upright.resize(web.size, Image.Resampling.LANCZOS)) < 6
+
+
+def test_quality_resample_setting(tmp_path):
+    path = tmp_path / "a.jpg"
+    upright = oriented_jpeg(path, (800, 600), 1)
+    settings = thumbnail_settings({"resample": "quality", "thumb": {"size": 100}, "web": {"size": 400}})
+    made = make_thumbnails(path.read_bytes(), 1, settings)
+    assert difference(open_bytes(made["thumb"].data), upright.resize((100, 75), Image.Resampling.LANCZOS)) < 6
+    assert settings.fingerprint(settings.conversions[0], "x") != thumbnail_settings(
+        {"thumb": {"size": 100}, "web": {"size": 400}}).fingerprint(settings.conversions[0], "x")
+
+
 def test_cover_fit_webp_and_quality(tmp_path):
     path = tmp_path / "wide.jpg"
     oriented_jpeg(path, (400, 200), 6)
@@ -159,7 +181,8 @@ def test_settings_parsing_and_fingerprints():
     custom = thumbnail_settings({"format": "webp", "quality": 70, "small": {"size": 200}})
     assert custom.conversions == (Conversion("small", 200, 200, "contain", "webp", 70),)
     for bad in ({"thumb": {"size": 0}}, {"thumb": {"size": 100, "fit": "stretch"}}, {"thumb": {"sise": 100}},
-                {"format": "gif"}, {"max_pixels": -1}, {"colour": "cmyk"}, {"folder": "../out"}, {"bogus": 1}):
+                {"format": "gif"}, {"max_pixels": -1}, {"colour": "cmyk"}, {"folder": "../out"}, {"bogus": 1},
+                {"resample": "nearest"}):
         with pytest.raises(ConfigError):
             thumbnail_settings(bad)
     thumb = DEFAULTS.conversions[0]

@@ -1,0 +1,233 @@
+"""Benchmark: photo processing on 24-megapixel JPEGs, against its peers, in the same run.
+
+    python bench/photos.py [--count 24] [--size 6000x4000]
+
+Methods, each on the same generated JPEGs (with EXIF, camera-like size), making the
+same three thumbnails (2048, 1024 and 320 px on the long side, JPEG quality 82):
+
+- pillow-plain: the plain pipeline: open, decode the full image, apply the orientation,
+  resize the full image to every size (LANCZOS), save. Thumbnails only.
+- pyvips: `pyvips.Image.thumbnail` for 2048 (shrink-on-load), then 1024 and 320 each
+  chained from the previous one, with VIPS_CONCURRENCY=1 (one core). Thumbnails only.
+- photojobs c1 / c2: the whole job through the real queue: `photojobs photos add` into a
+  fresh workspace, then `photojobs process-photos --concurrency N` timed as a whole
+  process (its start-up included, the peers' is not): hash, EXIF, dimensions, three
+  thumbnails written with fsync and rename, the database row updated.
+
+Every method runs `--rounds` times, interleaved; the fastest round of each counts (the
+machine may be shared: the slower rounds measure the neighbours).
+
+Each method runs in its own process; peak memory is the largest RSS of any process of
+that method (psutil sampling every 10 ms, and VmHWM for the peers). Results go to stdout and
+bench/out/photos/results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out" / "photos"
+SIZES = (2048, 1024, 320)
+QUALITY = 82
+
+
+# -- the peers, run inside a child process ------------------------------------------------------
+
+def run_pillow_plain(src: Path, out: Path) -> None:
+    from PIL import Image, ImageOps
+
+    for path in sorted(src.glob("*.jpg")):
+        with Image.open(path) as opened:
+            image = ImageOps.exif_transpose(opened)
+            icc = opened.info.get("icc_profile")
+        for size in SIZES:
+            scale = size / max(image.size)
+            resized = image.resize((round(image.width * scale), round(image.height * scale)),
+                                   Image.Resampling.LANCZOS)
+            resized.save(out / f"{path.stem}-{size}.jpg", "JPEG", quality=QUALITY, icc_profile=icc)
+
+
+def run_pyvips(src: Path, out: Path) -> None:
+    import pyvips
+
+    keep = pyvips.enums.ForeignKeep.ICC
+    for path in sorted(src.glob("*.jpg")):
+        image = pyvips.Image.thumbnail(str(path), SIZES[0]).copy_memory()
+        image.write_to_file(str(out / f"{path.stem}-{SIZES[0]}.jpg"), Q=QUALITY, keep=keep)
+        for size in SIZES[1:]:
+            image = image.thumbnail_image(size).copy_memory()
+            image.write_to_file(str(out / f"{path.stem}-{size}.jpg"), Q=QUALITY, keep=keep)
+
+
+def child_main(method: str, src: Path, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    {"pillow-plain": run_pillow_plain, "pyvips": run_pyvips}[method](src, out)
+    seconds = time.perf_counter() - started
+    print(json.dumps({"seconds": seconds, "peak_mb": own_peak_mb()}))
+
+
+def own_peak_mb() -> float:
+    """This process's own high-water RSS (VmHWM; ru_maxrss would carry the parent's over exec)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+# -- the parent: sources, timing, memory ---------------------------------------------------------
+
+def make_sources(count: int, size: tuple[int, int]) -> Path:
+    sys.path.insert(0, str(ROOT))
+    from photojobs.samples import sample_exif, write_sample_jpeg
+
+    src = OUT / f"src-{size[0]}x{size[1]}"
+    src.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        path = src / f"photo-{i + 1:03d}.jpg"
+        if not path.exists():
+            info = sample_exif(i)
+            info.orientation = (1, 1, 6, 1)[i % 4]
+            write_sample_jpeg(path, size, exif=info, seed=i, grain=0.25)
+    for extra in sorted(src.glob("photo-*.jpg"))[count:]:
+        extra.unlink()
+    return src
+
+
+class PeakMemory:
+    """The largest RSS seen in a process tree, sampled every 10 ms."""
+
+    def __init__(self, pid: int):
+        import psutil
+
+        self.root = psutil.Process(pid)
+        self.peak: dict[int, int] = {}
+
+    def sample(self) -> None:
+        import psutil
+
+        try:
+            procs = [self.root, *self.root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return
+        for proc in procs:
+            try:
+                rss = proc.memory_info().rss
+            except psutil.Error:
+                continue
+            self.peak[proc.pid] = max(rss, self.peak.get(proc.pid, 0))
+
+    @property
+    def peak_mb(self) -> float:
+        return max(self.peak.values(), default=0) / 2**20
+
+
+def timed(cmd: list[str], env: dict | None = None, cwd: Path | None = None) -> tuple[float, float, str]:
+    """Run cmd; returns (wall seconds, peak RSS MB of any of its processes, stdout)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    memory = PeakMemory(proc.pid)
+    while proc.poll() is None:
+        memory.sample()
+        time.sleep(0.01)
+    seconds = time.perf_counter() - started
+    stdout, stderr = proc.communicate()
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}:\n{stdout}\n{stderr}")
+    return seconds, memory.peak_mb, stdout
+
+
+def run_peer(method: str, src: Path) -> dict:
+    out = OUT / f"out-{method}"
+    shutil.rmtree(out, ignore_errors=True)
+    env = {**os.environ, "VIPS_CONCURRENCY": "1"}
+    _, sampled_mb, stdout = timed([sys.executable, __file__, "--child", method, str(src), str(out)], env=env)
+    result = json.loads(stdout.strip().splitlines()[-1])
+    return {"seconds": result["seconds"], "peak_mb": max(result["peak_mb"], sampled_mb)}
+
+
+def run_photojobs(src: Path, concurrency: int) -> dict:
+    work = OUT / f"ws-c{concurrency}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PHOTOJOBS_")}
+    env["PYTHONPATH"] = str(ROOT)
+    cli = [sys.executable, "-m", "photojobs", "-q"]
+    subprocess.run([*cli, "init"], cwd=work, env=env, check=True, capture_output=True)
+    subprocess.run([*cli, "photos", "add", str(src)], cwd=work, env=env, check=True, capture_output=True)
+    seconds, peak_mb, _ = timed([*cli, "process-photos", "--concurrency", str(concurrency)], env=env, cwd=work)
+    ready = subprocess.run([*cli, "photos", "list", "--status", "ready", "--json"], cwd=work, env=env, check=True,
+                           capture_output=True, text=True)
+    return {"seconds": seconds, "peak_mb": peak_mb, "ready": len(json.loads(ready.stdout))}
+
+
+METHODS = {
+    "pillow-plain (thumbnails only)": lambda src: run_peer("pillow-plain", src),
+    "pyvips chained (thumbnails only)": lambda src: run_peer("pyvips", src),
+    "photojobs process-photos c1 (whole job)": lambda src: run_photojobs(src, 1),
+    "photojobs process-photos c2 (whole job)": lambda src: run_photojobs(src, 2),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=24, help="photos (default 24)")
+    parser.add_argument("--size", default="6000x4000", help="pixels, WxH (default 6000x4000: 24 MP)")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds; the fastest of each method counts (default 2)")
+    parser.add_argument("--child", nargs=3, metavar=("METHOD", "SRC", "OUT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child_main(args.child[0], Path(args.child[1]), Path(args.child[2]))
+        return
+    size = tuple(int(v) for v in args.size.lower().split("x"))
+    started = time.perf_counter()
+    src = make_sources(args.count, size)
+    total_mb = sum(p.stat().st_size for p in src.glob("*.jpg")) / 1e6
+    print(f"{args.count} JPEGs of {size[0]}x{size[1]} ({total_mb / args.count:.1f} MB each) in {src}"
+          f" (made in {time.perf_counter() - started:.0f}s)")
+    best: dict[str, dict] = {}
+    for round_number in range(args.rounds):  # interleaved rounds; the fastest of each method counts
+        for name, run in METHODS.items():
+            result = run(src)
+            print(f"  round {round_number + 1}: {name:42} {result['seconds']:6.2f}s  {result['peak_mb']:5.0f} MB")
+            if name not in best or result["seconds"] < best[name]["seconds"]:
+                best[name] = {**result, "peak_mb": max(result["peak_mb"], best.get(name, {}).get("peak_mb", 0))}
+    report(best, args, size)
+
+
+def report(results: dict, args: argparse.Namespace, size: tuple[int, int]) -> None:
+    print(f"\n{'method':42} {'photos/s':>9} {'ms/photo':>9} {'peak MB':>8}")
+    for name, r in results.items():
+        r["photos_per_s"] = args.count / r["seconds"]
+        print(f"{name:42} {r['photos_per_s']:9.2f} {1000 * r['seconds'] / args.count:9.0f} {r['peak_mb']:8.0f}")
+    plain, vips, c1, c2 = (r["photos_per_s"] for r in results.values())
+    ratios = {"c1 / pillow-plain": c1 / plain, "c1 / pyvips": c1 / vips, "c2 / c1": c2 / c1}
+    targets = {"c1 / pillow-plain": 3.0, "c1 / pyvips": 1.0, "c2 / c1": 1.8}
+    print()
+    for name, value in ratios.items():
+        verdict = "ok" if value >= targets[name] else "MISSED"
+        print(f"{name:20} {value:5.2f}x  (target >= {targets[name]}x: {verdict})")
+    peak = max(r["peak_mb"] for r in list(results.values())[2:])
+    print(f"{'peak RSS per worker':20} {peak:5.0f} MB (target < 300 MB: {'ok' if peak < 300 else 'MISSED'})")
+    ready = [r["ready"] for r in list(results.values())[2:]]
+    if any(n != args.count for n in ready):
+        print(f"WARNING: photojobs made {ready} photos ready, expected {args.count}")
+    OUT.mkdir(parents=True, exist_ok=True)
+    load = os.getloadavg()[0]
+    print(f"load average at the end: {load:.2f} on {os.cpu_count()} CPUs")
+    (OUT / "results.json").write_text(json.dumps({"count": args.count, "size": size, "rounds": args.rounds,
+                                                  "results": results, "ratios": ratios, "cpus": os.cpu_count(),
+                                                  "load_average": load}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
