@@ -135,7 +135,7 @@ def drain(queue: str, *, limit: int | None, loop: bool, concurrency: int = 1, no
     options = WorkerOptions(queues=[queue], concurrency=concurrency, max_jobs=limit, stop_when_empty=not loop,
                             max_time=max_time)
     command = DRAIN_COMMANDS.get(queue, f"drain-{queue}")
-    with open_app() as app, cron_lock(app.settings, command, command, enabled=not loop):
+    with open_app() as app, cron_lock(app, command, command, enabled=not loop):
         report = _run_with_progress(app, options, queue, noun, measure)
     say(f"{noun.capitalize()}: {report.done} done, {report.failed} failed, {report.retried} to retry"
         f" in {report.seconds:.1f}s" + (f" ({report.done / report.seconds:.1f}/s)" if report.seconds > 0.5 else ""))
@@ -150,16 +150,17 @@ DRAIN_COMMANDS = {"emails": "send-mail", "photos": "process-photos", "downloads"
 
 
 @contextlib.contextmanager
-def cron_lock(settings_: Settings, name: str, command: str, enabled: bool = True) -> Iterator[None]:
+def cron_lock(app: Any, name: str, command: str, enabled: bool = True) -> Iterator[None]:
     """Cron mode: hold the lock `name`; if another run holds it, say so and exit 0 at once."""
     if not enabled:
         yield
         return
     from photojobs.locks import AlreadyRunning, cron_lock as hold
 
+    app.backend  # a missing database is reported before anything is written to storage
     with contextlib.ExitStack() as stack:
         try:
-            stack.enter_context(hold(settings_, name, command=command))
+            stack.enter_context(hold(app.settings, name, command=command))
         except AlreadyRunning as exc:
             say(str(exc))
             raise typer.Exit(0) from None

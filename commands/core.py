@@ -75,7 +75,7 @@ def work(
     options = WorkerOptions(queues=queue.split(","), concurrency=concurrency, tries=tries, timeout=timeout,
                             sleep=sleep, max_jobs=max_jobs, max_time=max_time, memory_mb=memory,
                             stop_when_empty=stop_when_empty)
-    with _common.open_app() as app, _common.cron_lock(app.settings, "work-" + "-".join(options.queues), "work",
+    with _common.open_app() as app, _common.cron_lock(app, "work-" + "-".join(options.queues), "work",
                                                      enabled=stop_when_empty):
         report = app.work(options)
     _common.say(f"{report.done} done, {report.failed} failed, {report.retried} to retry"

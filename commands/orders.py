@@ -158,7 +158,7 @@ def cleanup_downloads(
     """Delete expired downloads' files, orphan files and stale temp files; report what was freed."""
     from photojobs.archives.cleanup import cleanup_downloads as run
 
-    with _common.open_app() as app, _common.cron_lock(app.settings, "cleanup-downloads", "cleanup-downloads",
+    with _common.open_app() as app, _common.cron_lock(app, "cleanup-downloads", "cleanup-downloads",
                                                       enabled=not dry_run):
         report = run(app, dry_run=dry_run)
     if _common.wants_json(json_out):

@@ -400,7 +400,9 @@ class Scheduler:
         assert self._scheduler is not None, "start() first"
         return self._scheduler
 
-    def fire(self, task: Task, run_at: datetime) -> RunResult:
+    def fire(self, task: Task, run_at: datetime | None = None) -> RunResult:
+        """Enqueue the task's run at `run_at` (its scheduled time, from EnqueueExecutor)."""
+        run_at = run_at or datetime.now(UTC).replace(microsecond=0)
         try:
             result = enqueue_run(self.app, task, run_at)
         except PhotojobsError as exc:
