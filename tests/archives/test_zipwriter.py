@@ -83,20 +83,42 @@ def test_a_missing_source_leaves_nothing(tmp_path, sources):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
 
 
+def test_big_members_are_read_twice_and_come_out_the_same(tmp_path, sources, monkeypatch):
+    monkeypatch.setattr(zipwriter, "WHOLE_FILE_LIMIT", 1000)  # every member but the small ones streams
+    members = _members(sources)
+    write_archive(members, tmp_path / "out.zip", chunk_size=4096, read_back=True)
+    _check(tmp_path / "out.zip", members)
+
+
 def test_a_source_that_grows_while_read_is_refused(tmp_path, sources, monkeypatch):
-    grown = sources[1]
-    real_copy = zipwriter._StreamWriter._copy
+    real_read_whole = zipwriter._read_whole
 
-    def copy_after_growth(self, source, size, path):
-        if path == grown:
-            with open(grown, "ab") as fh:
-                fh.write(b"more")
-        return real_copy(self, source, size, path)
+    def read_after_growth(source, buffer, size, path):
+        with open(path, "ab") as fh:
+            fh.write(b"more")
+        return real_read_whole(source, buffer, size, path)
 
-    monkeypatch.setattr(zipwriter._StreamWriter, "_copy", copy_after_growth)
+    monkeypatch.setattr(zipwriter, "_read_whole", read_after_growth)
     with pytest.raises(zipwriter.SourceChanged):
         write_archive(_members(sources), tmp_path / "out.zip")
-    assert not (tmp_path / "out.zip").exists() and not list(tmp_path.glob(".*.tmp"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
+
+
+def test_a_big_source_rewritten_between_its_two_reads_is_refused(tmp_path, sources, monkeypatch):
+    monkeypatch.setattr(zipwriter, "WHOLE_FILE_LIMIT", 1000)
+    real_crc_of = zipwriter._crc_of
+
+    def crc_then_rewrite(source, buffer, chunk_size):
+        crc = real_crc_of(source, buffer, chunk_size)
+        with open(sources[1], "r+b") as fh:  # same size, other bytes
+            fh.seek(5000)
+            fh.write(b"changed")
+        return crc
+
+    monkeypatch.setattr(zipwriter, "_crc_of", crc_then_rewrite)
+    with pytest.raises(zipwriter.SourceChanged):
+        write_archive(_members(sources[1:2]), tmp_path / "out.zip")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
 
 
 @pytest.mark.parametrize("where", ["data", "header"])
@@ -113,8 +135,8 @@ def test_bytes_that_do_not_read_back_as_written_are_caught(tmp_path, sources, mo
         os.pwrite(self.fd, bytes([byte ^ 0x20]), at)
 
     monkeypatch.setattr(zipwriter._StreamWriter, "add", add_then_corrupt)
-    with pytest.raises(zipwriter.ArchiveCorrupt):
-        write_archive(_members(sources[:2]), tmp_path / "out.zip")
+    with pytest.raises(zipwriter.ArchiveCorrupt):  # headers are always checked; data with read_back
+        write_archive(_members(sources[:2]), tmp_path / "out.zip", read_back=where == "data")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
 
 
