@@ -56,6 +56,7 @@ DEFAULT_TASKS: dict[str, dict[str, Any]] = {
 }
 TASK_KEYS = {"cron", "every", "job", "payload", "queue", "timezone", "enabled"}
 WAKE_EVERY = 10.0  # seconds: the clock is re-read this often, so a resumed laptop is noticed soon
+RETRY_AFTER = 30.0  # seconds before a run that could not be enqueued is tried again
 ONCE_WINDOW = 300.0  # seconds `run --once` looks back for a task that has never run
 _WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 _PERIOD = re.compile(r"(\d+)\s*([smhdw])")
@@ -354,7 +355,7 @@ class EnqueueExecutor(BaseExecutor):
         events = []
         for run_time in run_times:
             try:
-                value = job.func(*job.args, run_at=run_time, **job.kwargs)
+                value = job.func(*job.args, **{"run_at": run_time, **job.kwargs})
             except Exception as exc:  # noqa: BLE001 - reported, the scheduler goes on
                 import traceback
 
@@ -405,13 +406,21 @@ class Scheduler:
         run_at = run_at or datetime.now(UTC).replace(microsecond=0)
         try:
             result = enqueue_run(self.app, task, run_at)
-        except PhotojobsError as exc:
-            result = RunResult(task.name, run_key(run_at), None, "error", str(exc))
+        except PhotojobsError as exc:  # e.g. the database stayed locked: try this run again soon
+            result = RunResult(task.name, run_key(run_at), None, "error", f"{exc}; retrying in {RETRY_AFTER:.0f}s")
+            self._retry(task, run_at)
         log.info("schedule %s %s: %s", task.name, result.run_at, result.outcome,
                  extra={"event": "schedule", "task": task.name, "run_at": result.run_at, "job": {"id": result.job_id}})
         if self.on_run:
             self.on_run(result)
         return result
+
+    def _retry(self, task: Task, run_at: datetime) -> None:
+        if self._scheduler is None:
+            return
+        self._scheduler.add_job(self.fire, "date", run_date=datetime.now(UTC) + timedelta(seconds=RETRY_AFTER),
+                                args=[task], kwargs={"run_at": run_at}, id=f"{task.name}@{run_key(run_at)}",
+                                name=f"{task.name} (retry)", replace_existing=True)
 
     def wakeup(self) -> None:
         if self._scheduler is not None:

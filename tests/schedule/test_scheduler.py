@@ -193,3 +193,31 @@ def test_a_sunday_rule_fires_on_sundays():
 @pytest.mark.parametrize("value, seconds", [(90, 90), ("90s", 90), ("10m", 600), ("1h30m", 5400), ("1d", 86400)])
 def test_every_accepts_seconds_and_units(value, seconds):
     assert schedule.parse_every(value) == seconds
+
+
+def test_a_run_that_meets_a_locked_database_is_tried_again(workdir, monkeypatch):
+    import sqlite3
+
+    from tests.conftest import set_config
+
+    set_config(workdir, "lock_budget = 0.2\nbusy_timeout = 0.1")
+    monkeypatch.setattr(schedule, "RETRY_AFTER", 0.5)
+    daily = schedule.Task("daily", "noop", {}, "UTC", cron="0 3 * * *")
+    results = []
+    scheduler = schedule.Scheduler(_settings(workdir), tasks=[daily], on_run=results.append)
+    scheduler.start(paused=True)
+    blocker = sqlite3.connect(workdir / "photojobs.db", isolation_level=None)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")  # another process holds the write lock past the budget
+        due = daily.latest_run(datetime.now(UTC) - timedelta(days=1), datetime.now(UTC))
+        scheduler.aps.modify_job("daily", next_run_time=due)
+        scheduler.aps.resume()
+        wait_for(lambda: results, message="the first attempt")
+        blocker.execute("ROLLBACK")
+        wait_for(lambda: len(results) >= 2, message="the retry")
+    finally:
+        blocker.close()
+        scheduler.stop()
+    assert [r.outcome for r in results] == ["error", "enqueued"]
+    assert "locked" in results[0].error and results[0].run_at == results[1].run_at == schedule.run_key(due)
+    assert len(jobs_named(workdir, "noop")) == 1
