@@ -211,7 +211,7 @@ def test_four_workers_run_5000_jobs_exactly_once(app, spawn, tmp_path):
     app.dispatch_many([("mark", {"n": n, "path": str(out)}) for n in range(5000)])
     workers = [spawn("work", "--stop-when-empty", "--queue", "default") for _ in range(4)]
     for worker in workers:
-        assert worker.wait(120) == 0
+        assert worker.wait(300) == 0
         stderr = worker.stderr.read()
         assert "locked" not in stderr, stderr
     assert sorted(runs(out)) == list(range(5000))
