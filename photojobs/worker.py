@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import signal
 import socket
+import threading
 import time
 from multiprocessing.connection import wait
 from typing import Callable, Sequence
@@ -266,7 +267,9 @@ class Worker:
     # -- signals -----------------------------------------------------------------------------
 
     def _install_signals(self) -> dict:
-        previous = {}
+        previous: dict = {}
+        if threading.current_thread() is not threading.main_thread():
+            return previous  # run from a thread (a web app's): the caller stops it with stop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             previous[signum] = signal.signal(signum, self._on_signal)
         return previous
