@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Optional
 
 import typer
@@ -21,18 +22,16 @@ def run(
     """Run the schedule until SIGTERM or Ctrl-C; its tasks only enqueue jobs for the workers."""
     from photojobs import schedule
 
-    settings = _common.settings()
-    if once:
-        from photojobs.app import App
-
-        with App(settings) as app:
-            results = schedule.run_due(app, schedule.load_tasks(settings))
-        if _common.wants_json(json_out):
-            _common.print_json([r.__dict__ for r in results])
-        for result in results if not _common.wants_json(json_out) else []:
-            _common.say(_describe(result))
-        return
-    schedule.run_forever(settings, on_run=lambda r: _common.say(_describe(r)))
+    with _common.open_app() as app:  # the settings, and the log handlers (JSON lines under storage/logs)
+        if once:
+            results = schedule.run_due(app, schedule.load_tasks(app.settings))
+            if _common.wants_json(json_out):
+                _common.print_json([dataclasses.asdict(r) for r in results])
+            for result in [] if _common.wants_json(json_out) else results:
+                _common.say(_describe(result))
+            return
+        settings = app.settings
+    schedule.run_forever(settings, on_run=lambda result: _common.say(_describe(result)))
     _common.say("Schedule stopped.")
 
 

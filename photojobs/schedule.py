@@ -42,7 +42,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from .app import App, Dispatch
-from .errors import ConfigError, PhotojobsError, UnknownJob
+from .errors import ConfigError, InvalidPayload, PhotojobsError, UnknownJob
 from .settings import Settings
 
 log = logging.getLogger("photojobs.schedule")
@@ -277,7 +277,7 @@ def job_problem(app: App, task: Task) -> str | None:
         app.spec(task.job).validate(task.payload)
     except UnknownJob:
         return f"schedule task {task.name!r} runs job {task.job!r}, which is not registered"
-    except PhotojobsError as exc:
+    except InvalidPayload as exc:
         return f"schedule task {task.name!r}: {exc}"
     return None
 
@@ -409,8 +409,12 @@ class Scheduler:
         except PhotojobsError as exc:  # e.g. the database stayed locked: try this run again soon
             result = RunResult(task.name, run_key(run_at), None, "error", f"{exc}; retrying in {RETRY_AFTER:.0f}s")
             self._retry(task, run_at)
-        log.info("schedule %s %s: %s", task.name, result.run_at, result.outcome,
-                 extra={"event": "schedule", "task": task.name, "run_at": result.run_at, "job": {"id": result.job_id}})
+        extra = {"event": "scheduled", "task": task.name, "run_at": result.run_at, "outcome": result.outcome,
+                 "error": result.error}
+        if result.job_id is not None:
+            extra["job"] = {"id": result.job_id, "name": task.job}
+        log.log(logging.WARNING if result.error else logging.INFO, "%s %s: %s", task.name, result.run_at,
+                result.outcome, extra=extra)
         if self.on_run:
             self.on_run(result)
         return result

@@ -221,3 +221,9 @@ def test_a_run_that_meets_a_locked_database_is_tried_again(workdir, monkeypatch)
     assert [r.outcome for r in results] == ["error", "enqueued"]
     assert "locked" in results[0].error and results[0].run_at == results[1].run_at == schedule.run_key(due)
     assert len(jobs_named(workdir, "noop")) == 1
+
+
+def test_a_payload_that_does_not_fit_the_job_is_refused_before_starting(workdir):
+    add_schedule(workdir, '[schedule.bad]\nevery = "1h"\njob = "noop"\npayload = { n = "seven" }')
+    with pytest.raises(ConfigError, match="schedule task 'bad': noop: n must be int"):
+        schedule.Scheduler(_settings(workdir)).start()
