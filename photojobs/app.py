@@ -84,7 +84,7 @@ class App:
         return self.backend.transaction()
 
     def spec(self, name: str) -> JobSpec:
-        self.registry.load(self.settings.imports)
+        self.registry.load(self.settings.imports, str(self.settings.root))
         return self.registry.get(name)
 
     def _new_job(self, item: Dispatch, batch_id: int | None, now: float) -> NewJob:

@@ -11,6 +11,7 @@ import dataclasses
 import importlib
 import inspect
 import json
+import sys
 import types
 import typing
 from typing import Any, Callable
@@ -110,8 +111,14 @@ class Registry:
 
         return register
 
-    def load(self, modules: tuple[str, ...] | list[str] = ()) -> None:
-        """Import the built-in job modules and the user's `imports`, registering their jobs."""
+    def load(self, modules: tuple[str, ...] | list[str] = (), root: str | None = None) -> None:
+        """Import the built-in job modules and the user's `imports`, registering their jobs.
+
+        `root` (the config file's folder) is searched too, so `imports = ["myjobs"]` finds
+        the myjobs.py that sits beside photojobs.toml.
+        """
+        if modules and root and root not in sys.path:
+            sys.path.append(root)
         for module in (*BUILTIN_MODULES, *modules):
             if module in self._loaded:
                 continue

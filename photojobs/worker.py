@@ -106,7 +106,7 @@ class Worker:
         from .app import App
         from .registry import registry
 
-        registry.load(self.settings.imports)  # import errors surface here, before any fork
+        registry.load(self.settings.imports, str(self.settings.root))  # import errors surface here, before any fork
         started = time.monotonic()
         backend = SqliteBackend(self.settings)
         self.app = App(self.settings, backend)
