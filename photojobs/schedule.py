@@ -185,7 +185,24 @@ class Task:
         return runs
 
     def latest_run(self, after: datetime, until: datetime) -> datetime | None:
-        """The last run time in (after, until], if any: the one a catch-up enqueues."""
+        """The last run time in (after, until], if any: the one a catch-up enqueues.
+
+        Searched from `until` backwards in growing windows, so a minutely task that missed
+        a month costs a day's steps, not a month's.
+        """
+        if self.every:
+            anchor = datetime(2000, 1, 1, tzinfo=self.zone).timestamp()
+            steps = (until.timestamp() - anchor) // self.every
+            latest = datetime.fromtimestamp(anchor + steps * self.every, tz=self.zone)
+            return latest if latest > after else None
+        for window in (timedelta(days=1), timedelta(days=32), None):
+            start = after if window is None else max(after, until - window)
+            latest = self._last_fire_between(start, until)
+            if latest is not None or start == after:
+                return latest
+        return None
+
+    def _last_fire_between(self, after: datetime, until: datetime) -> datetime | None:
         trigger, latest, previous = self.trigger(), None, None
         start = after + timedelta(microseconds=1)
         while True:
@@ -388,11 +405,10 @@ class Scheduler:
         now = datetime.now(UTC)
         recorded = last_runs(self.app)
         for task in self.tasks:
-            trigger = task.trigger()
             last = recorded.get(task.name)
-            first = trigger.get_next_fire_time(parse_key(last["run_at"]), now) if last else None
-            options = {"next_run_time": first} if first is not None else {}
-            scheduler.add_job(self.fire, trigger, args=[task], id=task.name, name=task.name, **options)
+            missed = task.latest_run(parse_key(last["run_at"]), now) if last else None
+            options = {"next_run_time": missed} if missed is not None else {}  # in the past: runs at once
+            scheduler.add_job(self.fire, task.trigger(), args=[task], id=task.name, name=task.name, **options)
         scheduler.start(paused=paused)
         self._scheduler = scheduler
 

@@ -227,3 +227,14 @@ def test_a_payload_that_does_not_fit_the_job_is_refused_before_starting(workdir)
     add_schedule(workdir, '[schedule.bad]\nevery = "1h"\njob = "noop"\npayload = { n = "seven" }')
     with pytest.raises(ConfigError, match="schedule task 'bad': noop: n must be int"):
         schedule.Scheduler(_settings(workdir)).start()
+
+
+def test_catch_up_keeps_interval_runs_on_the_shared_grid(app):
+    """A restarted scheduler's catch-up lands on the same run times another scheduler uses,
+    so the two keep sharing run keys after it."""
+    task = schedule.Task("every7", "noop", {}, "UTC", every=7)
+    now = datetime(2026, 3, 29, 12, 0, 0, tzinfo=UTC)
+    grid = {r.timestamp() for r in task.next_runs(now - timedelta(hours=1), 600)}
+    missed = task.latest_run(now - timedelta(minutes=5, seconds=3), now)
+    assert missed.timestamp() in grid and now - missed < timedelta(seconds=7)
+    assert task.latest_run(missed, now) is None
