@@ -81,12 +81,17 @@ def workers(app: "App") -> tuple[list[dict], int]:
     """The live workers (heartbeat younger than 3 leases) and how many stale rows there are."""
     now = time.time()
     live, stale = [], 0
+    running: dict[str, set[int]] = {}  # worker id -> the jobs its processes hold now
+    for job in app.backend.read("SELECT id, reserved_by FROM jobs WHERE status = 'reserved'"):
+        running.setdefault((job["reserved_by"] or "").split("/")[0], set()).add(job["id"])
     for row in app.backend.read("SELECT * FROM workers ORDER BY started_at"):
         age = now - (row["heartbeat_at"] or 0)
         if age > 3 * app.settings.lease:
             stale += 1
             continue
-        current = [int(j) for j in (row["current_jobs"] or "").split(",") if j.strip()]
+        # the heartbeat's list is up to a third of a lease old; the claims are current
+        current = sorted(running.get(row["id"], set()) or
+                         {int(j) for j in (row["current_jobs"] or "").split(",") if j.strip()})
         live.append({"id": row["id"], "host": row["host"], "pid": row["pid"],
                      "queues": [q for q in (row["queues"] or "").split(",") if q],
                      "concurrency": row["concurrency"], "current_jobs": current,
