@@ -22,9 +22,11 @@ import dataclasses
 import errno
 import hashlib
 import os
+import queue
 import secrets
 import stat
 import struct
+import threading
 import time
 import zlib
 from pathlib import Path
@@ -113,14 +115,17 @@ def write_archive(members: Sequence[Member], dest: str | os.PathLike, *, progres
     try:
         os.fchmod(fd, 0o600)
         writer = _StreamWriter(fd, chunk_size, progress)
-        for member in members:
-            writer.add(member)
-        archive_size = writer.finish()
+        try:
+            for member in members:
+                writer.add(member)
+            archive_size = writer.finish()
+        finally:
+            digest = writer.sha256.hexdigest()  # waits for the hashing thread
         os.fsync(fd)
         _check_headers(temp, writer.entries, *writer.directory)
         _check_directory(temp, writer.entries)
         if read_back:
-            _read_back(temp, writer.entries, archive_size, writer.sha256.hexdigest(), chunk_size)
+            _read_back(temp, writer.entries, archive_size, digest, chunk_size)
         os.close(fd)
         fd = -1
         os.replace(temp, dest)
@@ -130,7 +135,7 @@ def write_archive(members: Sequence[Member], dest: str | os.PathLike, *, progres
             os.close(fd)
         _remove_quietly(temp)
         raise
-    return ArchiveResult(dest, archive_size, len(writer.entries), writer.sha256.hexdigest(),
+    return ArchiveResult(dest, archive_size, len(writer.entries), digest,
                          writer.uses_zip64, writer.source_bytes)
 
 
@@ -138,7 +143,9 @@ class _StreamWriter:
     """Writes members one after the other. A member's CRC-32 is known before its local
     header is written: a file up to WHOLE_FILE_LIMIT is read once into a reused buffer, a
     bigger one is read twice (its CRC, then the copy, whose CRC must match). So the bytes
-    go out in order, and the archive's SHA-256 is computed on the way, from the buffer."""
+    go out in order, and the archive's SHA-256 is computed on the way, from the buffer,
+    on a second thread. Two buffers take turns, so that one file is read while the
+    previous one is still being hashed; a buffer is reused only once its hash is done."""
 
     def __init__(self, fd: int, chunk_size: int, progress: ProgressCallback | None):
         self.fd = fd
@@ -148,8 +155,9 @@ class _StreamWriter:
         self.uses_zip64 = False
         self.progress = progress
         self.chunk_size = chunk_size
-        self.buffer: bytearray | None = None  # WHOLE_FILE_LIMIT bytes, made at the first member
-        self.sha256 = hashlib.sha256()
+        self.buffers: list[bytearray] = []  # two of WHOLE_FILE_LIMIT bytes, made when first needed
+        self.hashed: list[threading.Event | None] = [None, None]  # set once a buffer's bytes are hashed
+        self.sha256 = _BackgroundHash()
         self.writeback = _Writeback(fd)
 
     def _write(self, data: bytes | memoryview) -> None:
@@ -166,8 +174,8 @@ class _StreamWriter:
     def add(self, member: Member) -> None:
         name = member.name.encode("utf-8")
         flags = 0 if member.name.isascii() else _UTF8_FLAG
-        if self.buffer is None:
-            self.buffer = bytearray(max(WHOLE_FILE_LIMIT, self.chunk_size))
+        turn = len(self.entries) % 2
+        buffer = self._buffer(turn)
         with open(member.source, "rb", buffering=0) as source:
             info = os.fstat(source.fileno())
             if not stat.S_ISREG(info.st_mode):
@@ -176,9 +184,9 @@ class _StreamWriter:
             size = info.st_size
             dos_time, dos_date = _dos_time(info.st_mtime)
             zip64 = size >= ZIP64_LIMIT
-            whole = size <= len(self.buffer)
-            data = _read_whole(source, self.buffer, size, member.source) if whole else None
-            crc = zlib.crc32(data) if data is not None else _crc_of(source, self.buffer, self.chunk_size)
+            whole = size <= len(buffer)
+            data = _read_whole(source, buffer, size, member.source) if whole else None
+            crc = zlib.crc32(data) if data is not None else _crc_of(source, buffer, self.chunk_size)
             header_offset = self.offset
             self._write(_local_header(name, flags, dos_time, dos_date, crc, size, zip64))
             data_offset = self.offset
@@ -186,7 +194,8 @@ class _StreamWriter:
                 self._copy_buffer(data)
             else:
                 source.seek(0)
-                self._copy_stream(source, size, crc, member.source)
+                self._copy_stream(source, buffer, size, crc, member.source)
+        self.hashed[turn] = self.sha256.mark()
         self.source_bytes += size
         self.uses_zip64 |= zip64
         self.entries.append(_Written(name, flags, dos_time, dos_date, crc, size, header_offset, data_offset, zip64))
@@ -197,16 +206,28 @@ class _StreamWriter:
             if self.progress is not None:
                 self.progress(self.source_bytes + min(start + self.chunk_size, len(data)))
 
-    def _copy_stream(self, source, size: int, crc_before: int, path: Path) -> None:
+    def _buffer(self, turn: int) -> bytearray:
+        if len(self.buffers) <= turn:
+            self.buffers.append(bytearray(max(WHOLE_FILE_LIMIT, 2 * self.chunk_size)))
+        if self.hashed[turn] is not None:
+            self.hashed[turn].wait()  # type: ignore[union-attr]
+        return self.buffers[turn]
+
+    def _copy_stream(self, source, buffer: bytearray, size: int, crc_before: int, path: Path) -> None:
         crc, copied = 0, 0
-        view = memoryview(self.buffer)[:self.chunk_size]  # type: ignore[index]
+        slots = [memoryview(buffer)[:self.chunk_size], memoryview(buffer)[self.chunk_size:2 * self.chunk_size]]
+        done: list[threading.Event | None] = [None, None]
         while copied <= size:
-            n = source.readinto(view)
+            slot = (copied // self.chunk_size) % 2
+            if done[slot] is not None:
+                done[slot].wait()  # type: ignore[union-attr]
+            n = source.readinto(slots[slot])
             if not n:
                 break
-            chunk = view[:n]
+            chunk = slots[slot][:n]
             crc = zlib.crc32(chunk, crc)
             self._write(chunk)
+            done[slot] = self.sha256.mark()
             copied += n
             if self.progress is not None:
                 self.progress(self.source_bytes + copied)
@@ -232,6 +253,46 @@ class _StreamWriter:
         self._write(tail)
         self.directory = (central_offset, b"".join(_central_header(e) for e in self.entries) + tail)
         return self.offset
+
+
+class _BackgroundHash:
+    """SHA-256 computed on a second thread (hashlib releases the GIL), fed in order. A fed
+    view must not change until a `mark()` made after it is set."""
+
+    def __init__(self) -> None:
+        self.sha = hashlib.sha256()
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.thread: threading.Thread | None = None
+        self.digest: str | None = None
+
+    def update(self, data: bytes | memoryview) -> None:
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._run, name="archive-sha256", daemon=True)
+            self.thread.start()
+        self.queue.put(data)
+
+    def mark(self) -> threading.Event:
+        event = threading.Event()
+        if self.thread is None:
+            event.set()
+        else:
+            self.queue.put(event)
+        return event
+
+    def _run(self) -> None:
+        while (item := self.queue.get()) is not None:
+            if isinstance(item, threading.Event):
+                item.set()
+            else:
+                self.sha.update(item)
+
+    def hexdigest(self) -> str:
+        if self.digest is None:
+            if self.thread is not None:
+                self.queue.put(None)
+                self.thread.join()
+            self.digest = self.sha.hexdigest()
+        return self.digest
 
 
 def _read_whole(source, buffer: bytearray, size: int, path: Path) -> memoryview:
