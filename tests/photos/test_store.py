@@ -199,3 +199,17 @@ def test_no_queue_then_queue_unqueued(tmp_path, photo_app):
     app.backend.conn.execute("UPDATE photos SET status = 'ready'")
     assert queue_unqueued(app, regenerate=True) == 2
     assert all(json.loads(r["payload"]).get("regenerate_thumbnails") for r in jobs(app)[2:])
+
+
+def test_a_failed_thumbnail_write_is_retried_and_leaves_no_temp_file(tmp_path, photo_app):
+    app = photo_app.app
+    path = write_sample_jpeg(tmp_path / "a.jpg", (200, 100))
+    photo_id = add_photos(app, [path], queue=False).added[0]
+    folder = app.settings.storage_path / processing.thumbnail_folder(
+        photo_id, processing.thumbs_mod.thumbnail_settings())
+    (folder / "web.jpg").mkdir(parents=True)  # a folder where a thumbnail must go: the rename fails
+    with pytest.raises(RetryLater, match="cannot write thumbnails"):
+        processing.process_photo(app, photo_id)
+    assert [p.name for p in folder.iterdir() if p.name.endswith(".tmp")] == []
+    assert (folder / "web.jpg").is_dir()
+    assert get_photo(app, photo_id)["status"] == "pending"
