@@ -22,27 +22,33 @@ def test_add_process_list_show(workdir, cli):
     good = write_sample_jpeg(workdir / "t.jpg", (300, 200)).read_bytes()
     (shoot / "truncated.jpg").write_bytes(good[: len(good) // 2])
     (shoot / "readme.txt").write_text("hi")
+    from .test_thumbnails import _png_header_only
+
+    (shoot / "bomb.png").write_bytes(_png_header_only(100000, 100000))
+    write_sample_jpeg(shoot / "deleted later.jpg", (40, 30))
 
     added = run_json(cli, "photos", "add", str(shoot), "--album", "Wedding")
-    assert (added["added"], added["queued"], added["skipped"]) == (7, 7, 1)
+    assert (added["added"], added["queued"], added["skipped"]) == (9, 9, 1)
     again = cli("photos", "add", str(shoot))
-    assert again.returncode == 0 and "unchanged 7" in again.stdout
+    assert again.returncode == 0 and "unchanged 9" in again.stdout
+    os.unlink(shoot / "deleted later.jpg")
 
     done = cli("process-photos", "--concurrency", "2")
-    assert done.returncode == 1, done.stdout + done.stderr  # three photos failed in this run
-    assert "4 done, 3 failed" in done.stdout
+    assert done.returncode == 1, done.stdout + done.stderr  # five photos failed in this run
+    assert "4 done, 5 failed" in done.stdout
 
     ready = run_json(cli, "photos", "list", "--status", "ready")
     failed = run_json(cli, "photos", "list", "--status", "failed", "--album", "Wedding")
     assert len(ready) == 4
     reasons = {os.path.basename(p["path"]): p["error"] for p in failed}
-    assert set(reasons) == {"empty.jpg", "fake photo.jpg", "truncated.jpg"}
+    assert set(reasons) == {"empty.jpg", "fake photo.jpg", "truncated.jpg", "bomb.png", "deleted later.jpg"}
     assert "empty file" in reasons["empty.jpg"] and "not an image" in reasons["fake photo.jpg"]
-    assert "truncated" in reasons["truncated.jpg"]
-    # permanent failures: one attempt each, no retries
+    assert "truncated" in reasons["truncated.jpg"] and "bomb" in reasons["bomb.png"]
+    assert "missing" in reasons["deleted later.jpg"]
+    # permanent failures: in the failed table after one attempt each, no retries
     jobs = run_json(cli, "failed", "list")
-    rows = jobs if isinstance(jobs, list) else jobs.get("jobs", jobs)
-    assert len(rows) == 3
+    assert sorted(j["attempts"] for j in jobs) == [1] * 5
+    assert all(j["error"].startswith("PermanentFailure") for j in jobs)
 
     photo = run_json(cli, "photos", "show", str(ready[2]["id"]))
     for field in ("id", "path", "album", "status", "width", "height", "orientation", "size_bytes", "sha256", "mime",
