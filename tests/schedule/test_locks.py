@@ -79,3 +79,14 @@ def test_cron_lock_in_process(workdir):
         pass
     assert AlreadyRunning.exit_code == 0
     assert lock_path(settings, "../../etc/passwd").parent == settings.storage_path / "locks"
+
+
+def test_cleanup_downloads_takes_the_lock_but_its_dry_run_does_not(cli, workdir):
+    settings = load(config=workdir / "photojobs.toml")
+    with cron_lock(settings, "cleanup-downloads", command="cleanup-downloads"):  # a run in progress
+        busy = cli("cleanup-downloads")
+        dry = cli("cleanup-downloads", "--dry-run")
+    assert busy.returncode == 0 and "cleanup-downloads is already running" in busy.stdout
+    assert dry.returncode == 0 and "Would free" in dry.stdout
+    done = cli("cleanup-downloads")
+    assert done.returncode == 0 and "Freed" in done.stdout
