@@ -79,6 +79,7 @@ def table(rows: Sequence[dict], columns: Iterable[str], title: str | None = None
     """Print rows as a rich table (or `empty` when there are none)."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text  # plain text: a value like "[photos]" is not markup
 
     console = Console(highlight=False)
     if not rows:
@@ -90,7 +91,7 @@ def table(rows: Sequence[dict], columns: Iterable[str], title: str | None = None
     for c in columns:
         t.add_column(c)
     for row in rows:
-        t.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+        t.add_row(*(Text("" if row.get(c) is None else str(row.get(c))) for c in columns))
     console.print(t)
 
 
@@ -101,6 +102,7 @@ def show(value: dict, as_json: bool) -> None:
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     t = Table(show_header=False, box=None)
     t.add_column(style="bold")
@@ -108,7 +110,7 @@ def show(value: dict, as_json: bool) -> None:
     for key, val in value.items():
         if isinstance(val, (dict, list)):
             val = json.dumps(val, default=str, ensure_ascii=False)
-        t.add_row(key, "" if val is None else str(val))
+        t.add_row(Text(key), Text("" if val is None else str(val)))
     Console(highlight=False).print(t)
 
 

@@ -17,24 +17,6 @@ batch_app = typer.Typer(help="Batches of jobs dispatched together, with their pr
 QueueOption = Annotated[Optional[str], typer.Option("--queue", help="Only this queue.")]
 
 
-def _escaped(rows: list[dict]) -> list[dict]:
-    """Rows whose strings cannot be taken for rich markup ("[photos]" would vanish)."""
-    from rich.markup import escape
-
-    return [{k: escape(v) if isinstance(v, str) else v for k, v in row.items()} for row in rows]
-
-
-def _show_record(record: dict) -> None:
-    """A key/value view whose values are shown literally (JSON for dicts and lists)."""
-    import json
-
-    from rich.markup import escape
-
-    flat = {k: escape(json.dumps(v, default=str, ensure_ascii=False) if isinstance(v, (dict, list)) else v)
-            if isinstance(v, (str, dict, list)) else v for k, v in record.items()}
-    _common.show(flat, False)
-
-
 def _ops():
     from photojobs import ops
 
@@ -55,7 +37,7 @@ def failed_list(
     if _common.wants_json(json_out):
         _common.print_json(rows)
         return
-    _common.table(_escaped(rows), ["id", "name", "queue", "attempts", "failed_at", "error"],
+    _common.table(rows, ["id", "name", "queue", "attempts", "failed_at", "error"],
                   empty="No failed jobs.")
 
 
@@ -71,7 +53,7 @@ def failed_show(
         _common.print_json(job)
         return
     errors = job.pop("errors")
-    _show_record(job)
+    _common.show(job, False)
     for error in errors:
         sys.stdout.write(f"\n--- attempt {error['attempt']} at {error['at']}: {error['error_class']}:"
                          f" {error['message']}\n{(error['traceback'] or '').rstrip()}\n")
@@ -292,7 +274,7 @@ def batch_list(
         return
     for row in rows:
         row["progress"] = f"{row['progress'] * 100:.0f}%"
-    _common.table(_escaped(rows), ["id", "name", "total", "pending", "running", "done", "failed", "progress",
+    _common.table(rows, ["id", "name", "total", "pending", "running", "done", "failed", "progress",
                                    "created_at"], empty="No batches.")
 
 
@@ -309,9 +291,9 @@ def batch_show(
         return
     failed = batch.pop("failed_jobs")
     batch["progress"] = f"{batch['progress'] * 100:.1f}%"
-    _show_record(batch)
+    _common.show(batch, False)
     if failed:
-        _common.table(_escaped(failed), ["id", "name", "attempts", "failed_at", "error"], title="Failed jobs")
+        _common.table(failed, ["id", "name", "attempts", "failed_at", "error"], title="Failed jobs")
 
 
 # -- logs --------------------------------------------------------------------------------------

@@ -117,6 +117,9 @@ class App:
             batch_id = self.backend.create_batch(batch, len(items)) if batch else None
             new = [self._new_job(item, batch_id, now) for item in items]
             ids = self.backend.enqueue(new, skip_duplicates=skip_duplicates)
+            if batch_id is not None and None in ids:  # skipped duplicates are not the batch's
+                self.backend.conn.execute("UPDATE batches SET total = ? WHERE id = ?",
+                                          [sum(i is not None for i in ids), batch_id])
         if self.settings.queue == "sync":
             from .runner import run_inline
 

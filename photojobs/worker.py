@@ -145,7 +145,7 @@ class Worker:
     def _supervise(self, backend: SqliteBackend, started: float) -> None:
         renew_every = max(self.settings.lease / 3, 0.2)
         next_renew = next_rescue = time.monotonic() + renew_every
-        next_prune = time.monotonic()
+        next_prune = next_control = time.monotonic()
         while True:
             now = time.monotonic()
             if self.options.max_time and now - started >= self.options.max_time:
@@ -167,6 +167,9 @@ class Worker:
             if now >= next_rescue:
                 self._rescue(backend)
                 next_rescue = now + 5.0
+            if now >= next_control:
+                self._check_restart(backend)
+                next_control = now + 1.0
             if now >= next_prune:
                 backend.prune_done(time.time() - self.settings.keep_done_hours * 3600)
                 next_prune = now + 300.0
@@ -300,6 +303,9 @@ class Worker:
         with backend.transaction() as conn:
             conn.execute("UPDATE workers SET heartbeat_at = ?, current_jobs = ? WHERE id = ?",
                          [time.time(), ",".join(str(j) for j in current if j), self.id])
+
+    def _check_restart(self, backend: SqliteBackend) -> None:
+        """`photojobs queue restart` (a deploy): finish the current jobs and exit."""
         from .ops.queues import restart_requested_after
 
         if not self._stopping and restart_requested_after(backend, self.started_at):
