@@ -165,7 +165,8 @@ def _members(app: "App", download: Any) -> list[Any]:
                 raise (RetryLater if photo["status"] == "pending" else PermanentFailure)(f"photo {photo['id']} {state}")
             name = split_extension(name)[0] + f"-{download['conversion']}" + split_extension(source.name)[1]
         if not os.path.isfile(source):
-            raise PermanentFailure(f"photo {photo['id']} is missing on disk: {_shown(source)}")
+            problem = "is not a regular file" if os.path.lexists(source) else "is missing on disk"
+            raise PermanentFailure(f"photo {photo['id']} {problem}: {_shown(source)}")
         sources.append(source)
         originals.append(name)
     if not sources:
@@ -204,6 +205,8 @@ def build_download(app: "App", download_id: int, progress: Callable[[int], None]
         raise RetryLater(f"a photo changed while it was archived: {_shown(exc.filename)}", delay=5) from exc
     except FileNotFoundError as exc:
         raise PermanentFailure(f"a photo is missing on disk: {_shown(exc.filename or '?')}") from exc
+    except (IsADirectoryError, PermissionError) as exc:
+        raise PermanentFailure(f"cannot read {_shown(exc.filename or '?')}: {exc.strerror}") from exc
     except OSError as exc:
         if exc.errno in _DISK_FULL:
             raise RetryLater(f"the disk is full writing the archive in {dest.parent}: {exc.strerror}",

@@ -173,3 +173,13 @@ def test_cli_downloads(cli, app, order):
     failed = cli("build-archive")
     assert failed.returncode == 1
     assert list_downloads(app, status="failed")[0]["error"].startswith("photo ")
+
+
+def test_a_photo_replaced_by_a_folder_fails_at_once_with_its_reason(app, order, workdir):
+    download = create_download(app, order[0]["id"])
+    order[1][2].unlink()
+    order[1][2].mkdir()
+    report = run_downloads(app)
+    assert report.failed == 1
+    shown = show_download(app, download["id"])
+    assert shown["status"] == "failed" and "is not a regular file" in shown["error"] and temp_files(workdir) == []
