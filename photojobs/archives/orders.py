@@ -16,17 +16,19 @@ if TYPE_CHECKING:
     from ..app import App
 
 MAX_NAME_CHARS = 200
-_EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f<>,;:\"()\[\]\\]+@[^@\s\x00-\x1f\x7f<>,;:\"()\[\]\\]+\.[^@\s\x00-\x1f\x7f<>,;:\"()\[\]\\.]+$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def check_email(email: str) -> str:
-    """The address, trimmed, if it looks deliverable (one @, a dotted domain, no control
-    characters or spaces that could break a mail header); else a UsageError."""
-    value = (email or "").strip()
-    if len(value) > 254 or not _EMAIL.match(value):
-        raise UsageError(f"--email {email!r} is not a valid email address")
-    return value
+    """The address, trimmed, if the mail module would send to it (one plain local@domain,
+    no line break that could reach a header); else a UsageError."""
+    from ..errors import PhotojobsError
+    from ..mail.message import check_address
+
+    try:
+        return check_address((email or "").strip())
+    except PhotojobsError:
+        raise UsageError(f"--email {email!r} is not a valid email address") from None
 
 
 def check_name(name: str | None) -> str | None:
