@@ -229,10 +229,25 @@ def _mark_ready(app: "App", download: Any, result: Any) -> None:
             os.unlink(result.path)
             return
         if download["notify"]:
-            from ..mail import queue_mail
+            _queue_ready_mail(app, conn, download)
 
-            email = conn.execute("SELECT email FROM orders WHERE id = ?", [download["order_id"]]).fetchone()[0]
-            queue_mail(app, "download-ready", email, order_id=download["order_id"], download_id=download["id"])
+
+def _queue_ready_mail(app: "App", conn: Any, download: Any) -> None:
+    """Queue the download-ready mail. If the mail set-up refuses it (a template or config
+    error), the archive is still good: it stays ready, with the reason in its error."""
+    from ..errors import PhotojobsError
+    from ..mail import queue_mail
+
+    email = conn.execute("SELECT email FROM orders WHERE id = ?", [download["order_id"]]).fetchone()[0]
+    conn.execute("SAVEPOINT notify")
+    try:
+        queue_mail(app, "download-ready", email, order_id=download["order_id"], download_id=download["id"])
+    except PhotojobsError as exc:
+        conn.execute("ROLLBACK TO notify")
+        conn.execute("UPDATE downloads SET error = ? WHERE id = ?",
+                     [f"ready, but the download-ready mail could not be queued: {exc}"[:2000], download["id"]])
+        log.warning("download %s: the download-ready mail could not be queued: %s", download["id"], exc)
+    conn.execute("RELEASE notify")
 
 
 def _mark_expired(app: "App", download_id: int) -> None:

@@ -183,3 +183,18 @@ def test_a_photo_replaced_by_a_folder_fails_at_once_with_its_reason(app, order, 
     assert report.failed == 1
     shown = show_download(app, download["id"])
     assert shown["status"] == "failed" and "is not a regular file" in shown["error"] and temp_files(workdir) == []
+
+
+def test_a_mail_set_up_that_refuses_the_notice_leaves_the_archive_ready(app, order, monkeypatch):
+    import photojobs.mail
+
+    def refuse(*args, **kwargs):
+        with app.transaction() as conn:  # a half-queued mail is rolled back with it
+            conn.execute("INSERT INTO outbox (template, to_addr, status, created_at) VALUES ('x', 'y', 'pending', 0)")
+        raise UsageError("[mail] from is not one address")
+
+    download = create_download(app, order[0]["id"], notify=True)
+    monkeypatch.setattr(photojobs.mail, "queue_mail", refuse)
+    shown = build_download(app, download["id"])
+    assert shown["status"] == "ready" and "mail could not be queued: [mail] from" in shown["error"]
+    assert app.backend.read("SELECT count(*) FROM outbox")[0][0] == 0
