@@ -1,6 +1,6 @@
 """Benchmark: photo processing on 24-megapixel JPEGs, against its peers, in the same run.
 
-    python bench/photos.py [--count 36] [--rounds 2] [--size 6000x4000]
+    python bench/photos.py [--count 36] [--rounds 3] [--size 6000x4000]
 
 Methods, each on the same generated JPEGs (with EXIF, camera-like size), making the
 same three thumbnails (2048, 1024 and 320 px on the long side, JPEG quality 82):
@@ -200,7 +200,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=36, help="photos (default 36)")
     parser.add_argument("--size", default="6000x4000", help="pixels, WxH (default 6000x4000: 24 MP)")
-    parser.add_argument("--rounds", type=int, default=2, help="rounds; the fastest of each method counts (default 2)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds; the fastest of each method counts (default 3)")
     parser.add_argument("--child", nargs=3, metavar=("METHOD", "SRC", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
