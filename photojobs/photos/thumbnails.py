@@ -176,7 +176,7 @@ def open_image(source: bytes | str | Path, max_pixels: int) -> Any:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise PermanentFailure(f"refused as a decompression bomb: {exc}") from None
     except UnidentifiedImageError:
-        raise PermanentFailure("not an image Pillow can read (unknown or damaged format)") from None
+        raise PermanentFailure("not an image (unknown format or damaged header)") from None
     except (SyntaxError, ValueError, EOFError, OSError, IndexError, TypeError, KeyError) as exc:
         if isinstance(exc, OSError) and exc.errno is not None:
             raise
