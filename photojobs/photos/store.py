@@ -145,15 +145,15 @@ def _dispatch(app: "App", conn: "sqlite3.Connection", photo_ids: list[int], resu
 
 def queue_unqueued(app: "App", regenerate: bool = False) -> int:
     """Dispatch a job for every photo that needs one and has no live job: pending photos
-    (added with --no-queue), or with `regenerate` every photo. Returns how many."""
+    (added with --no-queue), and with `regenerate` the ready ones too (failed photos wait
+    for `failed retry` or a changed file). Returns how many."""
     live = "SELECT 1 FROM jobs WHERE jobs.unique_key = 'photo:' || photos.id AND jobs.status IN ('pending', 'reserved')"
-    where = "" if regenerate else "WHERE status = 'pending'"
+    where = "WHERE status IN ('pending', 'ready')" if regenerate else "WHERE status = 'pending'"
     result = AddResult()
     with app.transaction() as conn:
         if regenerate:
-            conn.execute("UPDATE photos SET fingerprint = NULL")  # any job for them now rebuilds
-        ids = [r[0] for r in conn.execute(f"SELECT id FROM photos {where} {'AND' if where else 'WHERE'}"
-                                          f" NOT EXISTS ({live}) ORDER BY id")]
+            conn.execute(f"UPDATE photos SET fingerprint = NULL {where}")  # any job for them now rebuilds
+        ids = [r[0] for r in conn.execute(f"SELECT id FROM photos {where} AND NOT EXISTS ({live}) ORDER BY id")]
         if ids:
             _dispatch(app, conn, ids, result, "process-photos --regenerate-thumbnails" if regenerate else None,
                       regenerate)

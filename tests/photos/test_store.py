@@ -197,8 +197,9 @@ def test_no_queue_then_queue_unqueued(tmp_path, photo_app):
     assert queue_unqueued(app) == 0  # live jobs exist already
     app.backend.conn.execute("UPDATE jobs SET status = 'done'")
     app.backend.conn.execute("UPDATE photos SET status = 'ready'")
-    assert queue_unqueued(app, regenerate=True) == 2
-    assert all(json.loads(r["payload"]).get("regenerate_thumbnails") for r in jobs(app)[2:])
+    app.backend.conn.execute("UPDATE photos SET status = 'failed' WHERE id = 1")
+    assert queue_unqueued(app, regenerate=True) == 1  # a failed photo waits for `failed retry`
+    assert [json.loads(r["payload"]) for r in jobs(app)[2:]] == [{"photo_id": 2, "regenerate_thumbnails": True}]
 
 
 def test_a_failed_thumbnail_write_is_retried_and_leaves_no_temp_file(tmp_path, photo_app):
