@@ -13,7 +13,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from ..errors import NotFound, UsageError
 from .files import display_path, stat_signature
@@ -223,3 +223,14 @@ def list_photos(app: "App", album: str | None = None, status: str | None = None,
         sql += " LIMIT ?"
         params.append(limit)
     return [photo_view(app.settings, r, full=False) for r in app.backend.read(sql, params)]
+
+
+def counts(app: "App", ids: Iterable[int] | None = None) -> dict[str, int]:
+    """Photos per status (all, or among `ids`)."""
+    sql = "SELECT status, count(*) FROM photos"
+    params: list[Any] = []
+    if ids is not None:
+        ids = list(ids)
+        sql += f" WHERE id IN ({','.join('?' * len(ids))})" if ids else " WHERE 0"
+        params = ids
+    return {r[0]: r[1] for r in app.backend.read(sql + " GROUP BY status", params)}
