@@ -13,7 +13,7 @@ from PIL import Image
 from photojobs.errors import NotFound, PermanentFailure, RetryLater, UsageError
 from photojobs.photos import processing
 from photojobs.photos.files import io_failure
-from photojobs.photos.store import add_photos, get_photo, list_photos, queue_unqueued, source_path
+from photojobs.photos.store import add_photos, counts, get_photo, list_photos, queue_unqueued, source_path
 from photojobs.samples import make_sample_photos, write_sample_jpeg
 
 from .conftest import append_config, oriented_jpeg
@@ -195,6 +195,7 @@ def test_no_queue_then_queue_unqueued(tmp_path, photo_app):
     assert jobs(app) == []
     assert queue_unqueued(app) == 2
     assert queue_unqueued(app) == 0  # live jobs exist already
+    assert counts(app) == {"pending": 2} and counts(app, [1]) == {"pending": 1} and counts(app, []) == {}
     app.backend.conn.execute("UPDATE jobs SET status = 'done'")
     app.backend.conn.execute("UPDATE photos SET status = 'ready'")
     app.backend.conn.execute("UPDATE photos SET status = 'failed' WHERE id = 1")
