@@ -86,3 +86,17 @@ def test_add_errors(workdir, cli):
     assert missing.returncode == 2 and "no such file or folder" in missing.stderr
     usage = cli("photos", "add")
     assert usage.returncode == 2
+
+
+def test_an_io_error_that_may_pass_is_retried_not_failed(workdir, cli):
+    write_sample_jpeg(workdir / "a.jpg", (200, 100))
+    assert run_json(cli, "photos", "add", "a.jpg")["queued"] == 1
+    blocker = workdir / "storage" / "thumbnails" / "000" / "1" / "web.jpg"
+    blocker.mkdir(parents=True)  # the thumbnail cannot be renamed into place: an I/O error
+    done = cli("process-photos")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "0 done, 0 failed, 1 to retry" in done.stdout
+    assert run_json(cli, "failed", "list") == []
+    photo = run_json(cli, "photos", "show", "1")
+    assert photo["status"] == "pending" and photo["error"] is None
+    blocker.rmdir()

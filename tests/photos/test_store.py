@@ -42,6 +42,9 @@ def test_add_folder_registers_images_and_queues_one_batch(tmp_path, photo_app):
     again = add_photos(app, [shoot])  # unchanged: a no-op
     assert (len(again.added), len(again.changed), len(again.unchanged), again.queued) == (0, 0, 3, 0)
     assert len(jobs(app)) == 3
+    moved = add_photos(app, [shoot / "day 1" / "sample-0001.jpg"], album="Reception")  # album only
+    assert (moved.unchanged, moved.queued) == ([result.added[0]], 0)
+    assert [p["id"] for p in list_photos(app, album="Reception")] == [result.added[0]]
 
 
 def test_changed_file_is_processed_again(tmp_path, photo_app):
