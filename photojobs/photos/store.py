@@ -147,6 +147,9 @@ def queue_unqueued(app: "App", regenerate: bool = False) -> int:
     """Dispatch a job for every photo that needs one and has no live job: pending photos
     (added with --no-queue), and with `regenerate` the ready ones too (failed photos wait
     for `failed retry` or a changed file). Returns how many."""
+    from .thumbnails import thumbnail_settings
+
+    thumbnail_settings(app.settings.section("thumbnails"))  # a bad [thumbnails] table: ConfigError now, not per job
     live = "SELECT 1 FROM jobs WHERE jobs.unique_key = 'photo:' || photos.id AND jobs.status IN ('pending', 'reserved')"
     where = "WHERE status IN ('pending', 'ready')" if regenerate else "WHERE status = 'pending'"
     result = AddResult()

@@ -100,3 +100,11 @@ def test_an_io_error_that_may_pass_is_retried_not_failed(workdir, cli):
     photo = run_json(cli, "photos", "show", "1")
     assert photo["status"] == "pending" and photo["error"] is None
     blocker.rmdir()
+
+
+def test_a_bad_thumbnails_table_is_an_environment_error(workdir, cli):
+    from .conftest import append_config
+
+    append_config(workdir, '[thumbnails.thumb]\nsize = 320\nformat = "gif"')
+    done = cli("process-photos")
+    assert done.returncode == 3 and "[thumbnails.thumb]: format must be jpeg or webp" in done.stderr
