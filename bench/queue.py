@@ -15,18 +15,23 @@ Both durabilities: photojobs `normal` (the default) and `full` against Huey's de
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# This file is named queue.py: drop its folder from the path, or `import queue` (stdlib,
+# used by multiprocessing and Huey) would import it.
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    del sys.path[0]
+
 import argparse
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
-import textwrap
 import time
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+SUPPORT = Path(__file__).resolve().parent / "support"  # bench_jobs.py, the job the workers run
+sys.path.insert(0, str(SUPPORT))
 
 HUEY_MODULE = """
 from huey import SqliteHuey
@@ -47,7 +52,7 @@ def run_photojobs(folder: Path, jobs: int, durability: str) -> float:
                                                imports=("bench_jobs",)))
     app.dispatch_many([("bench_noop", {"n": i}) for i in range(jobs)])
     app.close()
-    env = {**os.environ, "PYTHONPATH": str(HERE), "PHOTOJOBS_DURABILITY": durability,
+    env = {**os.environ, "PYTHONPATH": str(SUPPORT), "PHOTOJOBS_DURABILITY": durability,
            "PHOTOJOBS_IMPORTS": "bench_jobs"}
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "photojobs", "-q", "work", "--concurrency", "2", "--stop-when-empty"],
@@ -74,13 +79,14 @@ def run_huey(folder: Path, jobs: int, fsync: bool | None) -> float:
     for i in range(jobs):
         module.noop(i)
     assert module.huey.pending_count() == jobs
-    consumer = Path(sys.executable).parent / "huey_consumer.py"
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, str(consumer), f"{name}.huey", "-w", "2", "-k", "process",
+    proc = subprocess.Popen([sys.executable, "-m", "huey.bin.huey_consumer", f"{name}.huey", "-w", "2", "-k", "process",
                              "-d", "0.01", "-q"], cwd=folder, env={**os.environ, "PYTHONPATH": str(folder)},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         while module.huey.pending_count():
+            if proc.poll() is not None:
+                raise SystemExit(f"huey's consumer exited with code {proc.returncode}")
             time.sleep(0.002)
         elapsed = time.perf_counter() - started
     finally:
@@ -155,6 +161,7 @@ def main() -> None:
     rows = []
     for label, ours, theirs in [("normal vs huey fsync=False", "normal", False),
                                 ("full vs huey default (FULL)", "full", None)]:
+        print(f"... {label}", file=sys.stderr, flush=True)
         p = median(run_photojobs, r, n, ours)
         h = median(run_huey, r, n, theirs)
         rows.append((f"end to end, {label}", p, h))

@@ -57,6 +57,7 @@ class App:
         self.settings = settings
         self._backend = backend
         self.registry = registry
+        self._loaded = False  # job modules imported
 
     @property
     def backend(self) -> SqliteBackend:
@@ -84,7 +85,9 @@ class App:
         return self.backend.transaction()
 
     def spec(self, name: str) -> JobSpec:
-        self.registry.load(self.settings.imports, str(self.settings.root))
+        if not self._loaded:
+            self.registry.load(self.settings.imports, str(self.settings.root))
+            self._loaded = True
         return self.registry.get(name)
 
     def _new_job(self, item: Dispatch, batch_id: int | None, now: float) -> NewJob:
@@ -100,9 +103,11 @@ class App:
 
     def dispatch(self, name: str, payload: dict | None = None, **options: Any) -> int:
         """Queue one job; returns its id. Options: queue, delay, unique_key, tries, timeout."""
-        job_id = self.dispatch_many([Dispatch(name, payload, **options)])[0]
-        assert job_id is not None
-        return job_id
+        if self.settings.queue == "sync":
+            job_id = self.dispatch_many([Dispatch(name, payload, **options)])[0]
+            assert job_id is not None
+            return job_id
+        return self.backend.enqueue_one(self._new_job(Dispatch(name, payload, **options), None, time.time()))
 
     def dispatch_many(self, items: Iterable[Dispatch | tuple[str, dict]], *, batch: str | None = None,
                       skip_duplicates: bool = False) -> list[int | None]:
