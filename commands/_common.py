@@ -170,14 +170,16 @@ def cron_lock(app: Any, name: str, command: str, enabled: bool = True) -> Iterat
 
 
 def _run_with_progress(app: Any, options: Any, queue: str, noun: str, measure: Any) -> Any:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
     if STATE.quiet or not sys.stderr.isatty():
         return app.work(options)
     ready = app.backend.read("SELECT count(*) FROM jobs WHERE queue = ? AND status = 'pending'"
                              " AND available_at <= strftime('%s', 'now')", [queue])[0][0]
     total = min(ready, options.max_jobs or ready)
-    columns = [TextColumn(f"[bold]{noun}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+    # A measure in bytes (build-archive) reads better as "1.2/4.3 GB" than as a count.
+    counted = DownloadColumn() if getattr(measure, "unit", None) == "bytes" else MofNCompleteColumn()
+    columns = [TextColumn(f"[bold]{noun}"), BarColumn(), counted, TaskProgressColumn(),
                TextColumn("{task.fields[rate]}"), TimeRemainingColumn()]
     from rich.console import Console
 

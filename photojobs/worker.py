@@ -99,6 +99,7 @@ class Worker:
         self._finished = [0, 0, 0]  # done, failed, retried by children that have exited
         self.started_at = time.time()  # a `queue restart` after this stops the worker
         self._crashes = 0  # children in a row that died at start-up, holding no job
+        self._published = 0.0
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -256,7 +257,10 @@ class Worker:
                 done, failed, retried = done + d, failed + f, retried + r
         changed = (done, failed, retried) != (self.report.done, self.report.failed, self.report.retried)
         self.report.done, self.report.failed, self.report.retried = done, failed, retried
-        if changed and self.on_progress:
+        now = time.monotonic()
+        # Also every half second: a long job (an archive) shows its progress while it runs.
+        if self.on_progress and (changed or now - self._published > 0.5):
+            self._published = now
             self.on_progress(self.report)
 
     def _rescue(self, backend: SqliteBackend) -> None:

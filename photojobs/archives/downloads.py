@@ -277,6 +277,8 @@ class ArchiveProgress:
     source bytes of the downloads pending when it started, against what is archived so far
     (finished downloads, plus the temp files being written)."""
 
+    unit = "bytes"
+
     def __init__(self, app: "App"):
         rows = app.backend.read("SELECT id FROM downloads WHERE status = 'pending' ORDER BY id")
         self.sizes: dict[int, int] = {}
