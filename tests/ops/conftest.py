@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TESTS
+from tests.conftest import TESTS, set_config as set_top  # noqa: F401 (re-exported for the ops tests)
 
 OPS = Path(__file__).parent
 PYTHONPATH = os.pathsep.join([str(TESTS), str(OPS)])
@@ -25,12 +25,6 @@ def opsdir(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     config.write_text(config.read_text().replace('imports = ["sample_jobs"]', 'imports = ["sample_jobs", "ops_jobs"]'))
     monkeypatch.syspath_prepend(str(OPS))
     return workdir
-
-
-def set_top(workdir: Path, text: str) -> None:
-    """Put top-level settings first in photojobs.toml."""
-    path = workdir / "photojobs.toml"
-    path.write_text(text + "\n" + path.read_text())
 
 
 @pytest.fixture
