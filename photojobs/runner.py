@@ -9,6 +9,7 @@ import time
 import traceback
 from typing import TYPE_CHECKING
 
+from .app import JobContext
 from .backend import AttemptError, Job
 from .errors import JobTimeout, PermanentFailure, RetryLater, UnknownJob, UsageError, WorkerLost
 from .retry import DEFAULT_BACKOFF
@@ -42,8 +43,6 @@ def _alarm(signum: int, frame: object) -> None:
 def call_handler(app: "App", job: Job, timeout: float | None) -> None:
     """Validate and run the handler; a soft timeout (SIGALRM) interrupts Python code and
     sleeps, while the worker's supervisor kills a job stuck in C code."""
-    from .app import JobContext
-
     spec = app.registry.get(job.name)
     payload = spec.validate(job.payload)
     use_alarm = bool(timeout) and signal.getsignal(signal.SIGALRM) is _alarm
@@ -125,8 +124,6 @@ def _backoff(app: "App", job: Job) -> float:
 
 def run_failure_handler(app: "App", job: Job, exc: BaseException) -> None:
     """Run the job type's `failed` handler once; if it raises, log it and keep the record."""
-    from .app import JobContext
-
     try:
         spec = app.registry.get(job.name)
     except UnknownJob:
