@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -53,26 +54,37 @@ class JobContext:
 
 
 class App:
+    """Dispatches jobs and runs workers. Safe to share between a web app's threads: each
+    thread gets its own SQLite connection (a connection's transaction is not shareable)."""
+
     def __init__(self, settings: Settings, backend: SqliteBackend | None = None):
         self.settings = settings
-        self._backend = backend
+        self._given = backend
+        self._local = threading.local()
+        self._opened: list[SqliteBackend] = []
         self.registry = registry
         self._loaded = False  # job modules imported
 
     @property
     def backend(self) -> SqliteBackend:
-        if self._backend is None:
-            self._backend = SqliteBackend(self.settings)
-        return self._backend
+        if self._given is not None:
+            return self._given
+        backend = getattr(self._local, "backend", None)
+        if backend is None:
+            backend = self._local.backend = SqliteBackend(self.settings)
+            self._opened.append(backend)
+        return backend
 
     @property
     def db(self) -> sqlite3.Connection:
         return self.backend.conn
 
     def close(self) -> None:
-        if self._backend is not None:
-            self._backend.close()
-            self._backend = None
+        """Close every connection this App opened (call it once its threads are done)."""
+        for backend in self._opened:
+            backend.close()
+        self._opened.clear()
+        self._local = threading.local()
 
     def __enter__(self) -> "App":
         return self

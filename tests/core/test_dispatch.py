@@ -89,3 +89,30 @@ def test_cli_dispatch(cli):
         assert message in bad.stderr, (args, bad.stderr)
     dup = [cli("dispatch", "noop", "--unique-key", "k") for _ in range(2)]
     assert dup[0].returncode == 0 and dup[1].returncode == 2 and "unique key 'k'" in dup[1].stderr
+
+
+def test_one_app_shared_by_a_web_apps_threads(app):
+    import threading
+
+    errors = []
+
+    def handler(thread: int) -> None:
+        try:
+            for n in range(100):
+                if n % 10 == 0:
+                    with app.transaction() as conn:  # its own rows and its job, atomically
+                        conn.execute("INSERT INTO orders (email, created_at) VALUES (?, 0)", [f"{thread}@x.y"])
+                        app.dispatch("noop", {"n": n})
+                else:
+                    app.dispatch("noop", {"n": n})
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=handler, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert app.backend.read("SELECT count(*) FROM jobs")[0][0] == 800
+    assert app.backend.read("SELECT count(*) FROM orders")[0][0] == 80
