@@ -29,6 +29,14 @@ STATE = State()
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from photojobs import __version__
+
+        sys.stdout.write(f"photojobs {__version__}\n")
+        raise typer.Exit(0)
+
+
 def global_options(
     config: Annotated[Optional[str], typer.Option("--config", envvar="PHOTOJOBS_CONFIG", show_envvar=True,
                                                    help="Path of photojobs.toml.")] = None,
@@ -36,6 +44,8 @@ def global_options(
     json_: Annotated[bool, typer.Option("--json", help="Print JSON on commands that list or show.")] = False,
     verbose: Annotated[int, typer.Option("-v", "--verbose", count=True, help="More output; tracebacks on errors.")] = 0,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Only errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
+                                          help="Print the version and exit.")] = False,
 ) -> None:
     """Background jobs for a photo-sales business: photos, archives, mail and clean-up."""
     STATE.config, STATE.db, STATE.json, STATE.verbose, STATE.quiet = config, db, json_, verbose, quiet
