@@ -113,9 +113,8 @@ class SqliteBackend:
         """Insert jobs in one transaction. A live duplicate unique key raises DuplicateJob,
         or is skipped (its id None) with `skip_duplicates`."""
         now = time.time()
-        verb = "INSERT OR IGNORE" if skip_duplicates else "INSERT"
-        sql = (f"{verb} INTO jobs (name, queue, payload, available_at, created_at, unique_key, batch_id,"
-               " tries, timeout) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id")
+        # RETURNING, not lastrowid: a row skipped by OR IGNORE returns nothing.
+        sql = (_INSERT_JOB.replace("INSERT", "INSERT OR IGNORE", 1) if skip_duplicates else _INSERT_JOB) + " RETURNING id"
         ids: list[int | None] = []
         with self.transaction() as conn:
             for job in jobs:
@@ -130,6 +129,17 @@ class SqliteBackend:
                                        f" (job {existing[0] if existing else '?'})") from None
                 ids.append(row[0] if row else None)
         return ids
+
+    def select(self, table: str, filters: dict[str, Any], order_by: str = "id",
+               limit: int | None = None) -> list[sqlite3.Row]:
+        """`SELECT *` with equality filters (None: not filtered). Table and column names come
+        from code, never from users; the values go as parameters."""
+        given = {column: value for column, value in filters.items() if value is not None}
+        sql = f"SELECT * FROM {table}"
+        if given:
+            sql += " WHERE " + " AND ".join(f"{column} = ?" for column in given)
+        sql += f" ORDER BY {order_by}" + (" LIMIT ?" if limit is not None else "")
+        return self.read(sql, [*given.values(), *([limit] if limit is not None else [])])
 
     def enqueue_one(self, job: NewJob) -> int:
         """Insert one job: a single autocommit statement (one commit), or part of the caller's

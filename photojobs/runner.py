@@ -67,10 +67,11 @@ def error_of(exc: BaseException) -> AttemptError:
                         "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
 
 
-def execute(app: "App", job: Job, worker: str, *, tries: int | None = None, timeout: float | None = None) -> tuple[str, float]:
-    """Run one job. Returns (outcome, duration). Retries and failures are recorded here;
-    a success is left to the caller, who may record several in one transaction."""
-    job_tries, job_timeout = limits(app, job, tries, timeout)
+def execute(app: "App", job: Job, worker: str, *, job_limits: tuple[int, float] | None = None) -> tuple[str, float]:
+    """Run one job with its (tries, timeout) from `limits`. Returns (outcome, duration).
+    Retries and failures are recorded here; a success is left to the caller, who may
+    record several in one transaction."""
+    job_tries, job_timeout = job_limits or limits(app, job)
     started = time.monotonic()
     log.info("job started", extra={"event": "started", "job": _fields(job)})
     try:

@@ -15,7 +15,7 @@ import signal
 import time
 from typing import TYPE_CHECKING
 
-from .runner import DONE, FAILED, RETRY, execute, install_alarm
+from .runner import DONE, FAILED, RETRY, execute, install_alarm, limits
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -126,7 +126,6 @@ class ChildLoop:
                 self.claimed.value -= unused
 
     def run(self) -> int:
-        idle_since = None
         while not self.stopping():
             quota = self._reserve_quota()
             if quota == 0:
@@ -137,10 +136,8 @@ class ChildLoop:
                 self.flush()
                 if self.options.stop_when_empty:
                     break
-                idle_since = idle_since or time.monotonic()
                 self.idle()
                 continue
-            idle_since = None
             started = time.monotonic()
             self.run_batch(jobs)
             self.adapt(time.monotonic() - started, len(jobs))
@@ -158,10 +155,9 @@ class ChildLoop:
                 self.backend.release(self.token, [j.id for j in jobs[index:]])
                 self._return_quota(len(jobs) - index)
                 return
-            tries_timeout = self._deadline(job)
-            self.slot.begin(job.id, time.time() + tries_timeout)
-            outcome, duration = execute(self.app, job, self.token, tries=self.options.tries,
-                                        timeout=self.options.timeout)
+            job_limits = limits(self.app, job, self.options.tries, self.options.timeout)
+            self.slot.begin(job.id, time.time() + job_limits[1])
+            outcome, duration = execute(self.app, job, self.token, job_limits=job_limits)
             if outcome == DONE:
                 self.pending_done.append((job.id, duration))
                 if not self.flush_at:
@@ -170,11 +166,6 @@ class ChildLoop:
                     self.flush()
             self.slot.end()
             self.slot.count(outcome)
-
-    def _deadline(self, job) -> float:
-        from .runner import limits
-
-        return limits(self.app, job, self.options.tries, self.options.timeout)[1]
 
     def flush(self) -> None:
         if self.pending_done:

@@ -78,8 +78,6 @@ def create_download(app: "App", order_id: int, *, expires_days: float | None = N
     if not 0 < days <= MAX_EXPIRES_DAYS:
         raise UsageError(f"--expires-days must be more than 0 and at most {MAX_EXPIRES_DAYS}")
     _check_conversion(app.settings, conversion)
-    if notify:
-        _check_mail_available()
     now = time.time()
     with app.transaction() as conn:
         get_order_row(app, order_id)
@@ -91,13 +89,6 @@ def create_download(app: "App", order_id: int, *, expires_days: float | None = N
             [order_id, secrets.token_urlsafe(32), conversion, now + days * 86400, now, int(notify)]).fetchone()[0]
         app.dispatch(JOB_NAME, {"download_id": download_id})
     return show_download(app, download_id)
-
-
-def _check_mail_available() -> None:
-    try:
-        from ..mail import queue_mail  # noqa: F401
-    except ImportError:
-        raise UsageError("--notify needs the mail module, which this installation lacks") from None
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -131,17 +122,9 @@ def list_downloads(app: "App", *, order_id: int | None = None, status: str | Non
     """Downloads, newest first (of one order, or in one status)."""
     if status is not None and status not in STATUSES:
         raise UsageError(f"--status must be one of {', '.join(STATUSES)}, not {status!r}")
-    clauses, params = [], []
-    for column, value in (("order_id", order_id), ("status", status)):
-        if value is not None:
-            clauses.append(f"{column} = ?")
-            params.append(value)
-    sql = "SELECT * FROM downloads" + (" WHERE " + " AND ".join(clauses) if clauses else "") + " ORDER BY id DESC"
-    if limit is not None:
-        sql += " LIMIT ?"
-        params.append(limit)
+    rows = app.backend.select("downloads", {"order_id": order_id, "status": status}, "id DESC", limit)
     now = time.time()
-    return [download_view(app.settings, r, now) for r in app.backend.read(sql, params)]
+    return [download_view(app.settings, r, now) for r in rows]
 
 
 # -- building (the build_archive job's body) ---------------------------------------------------

@@ -33,9 +33,9 @@ def safe_file_name(name: str, fallback: str = FALLBACK_NAME) -> str:
     text = text.strip().lstrip(".").rstrip(". ")
     if not text or not text.strip("_"):
         text = fallback
-    stem, dot, ext = text.rpartition(".")
+    stem, dot, _ = text.rpartition(".")
     if not dot:
-        stem, ext = text, ""
+        stem = text
     if stem.upper() in _WINDOWS_DEVICES:
         text = f"_{text}"
     return _shorten(text)

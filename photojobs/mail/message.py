@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import time
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, getaddresses, localtime, make_msgid
 from pathlib import Path

@@ -216,16 +216,8 @@ def list_photos(app: "App", album: str | None = None, status: str | None = None,
                 limit: int | None = None) -> list[dict[str, Any]]:
     if status is not None and status not in STATUSES:
         raise UsageError(f"--status must be one of {', '.join(STATUSES)}, not {status!r}")
-    clauses, params = [], []
-    for column, value in (("album", album), ("status", status)):
-        if value is not None:
-            clauses.append(f"{column} = ?")
-            params.append(value)
-    sql = "SELECT * FROM photos" + (" WHERE " + " AND ".join(clauses) if clauses else "") + " ORDER BY id"
-    if limit is not None:
-        sql += " LIMIT ?"
-        params.append(limit)
-    return [photo_view(app.settings, r, full=False) for r in app.backend.read(sql, params)]
+    rows = app.backend.select("photos", {"album": album, "status": status}, "id", limit)
+    return [photo_view(app.settings, r, full=False) for r in rows]
 
 
 def counts(app: "App", ids: Iterable[int] | None = None) -> dict[str, int]:

@@ -306,8 +306,6 @@ def _to_srgb(image: Any, icc: bytes, out_mode: str) -> Any:
 def render(image: Any, orientation: int, settings: ThumbnailSettings,
            only: set[str] | None = None) -> dict[str, Thumbnail]:
     """Make the conversions (all, or those named in `only`) from an opened image."""
-    from PIL import Image
-
     wanted = [c for c in settings.conversions if only is None or c.name in only]
     if not wanted:
         return {}
