@@ -103,6 +103,7 @@ def process_photo(app: "App", photo_id: int, regenerate: bool = False) -> dict[s
         image = thumbs_mod.open_image(source, settings.max_pixels, settings.max_scans)
     storage = app.settings.storage_path
     with image:
+        exif = _exif_from_decoder(image, exif)
         orientation = thumbs_mod.pending_orientation(image, exif.orientation)
         width, height = thumbs_mod.displayed_size(image.size, orientation)
         mime = _mime(facts.mime, image)
@@ -134,6 +135,21 @@ def process_photo(app: "App", photo_id: int, regenerate: bool = False) -> dict[s
         raise PermanentFailure(f"photo {photo_id} was removed while it was processed")
     fields["rebuilt"] = sorted(written)
     return fields
+
+
+def _exif_from_decoder(image: Any, exif: Any) -> Any:
+    """The EXIF pillow-heif found, where exifread found none: exifread misses the EXIF of
+    HEIF files that libheif wrote (it ignores the item locations' base offset).
+    pillow-heif resets the orientation in its copy to 1 and keeps the file's aside."""
+    raw = image.info.get("exif")
+    if image.format not in thumbs_mod.DECODER_ORIENTED or exif.tags or not isinstance(raw, bytes):
+        return exif
+    found = read_exif(raw[6:] if raw.startswith(b"Exif\x00\x00") else raw)
+    if not found.tags:
+        return exif
+    original = image.info.get("original_orientation")
+    found.orientation = original if isinstance(original, int) and 1 <= original <= 8 else found.orientation
+    return found
 
 
 def _exif_from_file(path: str) -> Any:
