@@ -37,6 +37,7 @@ Settings (photojobs.toml), all optional:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import io
@@ -192,20 +193,38 @@ def _file_mode(value: Any) -> int:
 
 # -- decoding -------------------------------------------------------------------------------
 
+_heif_problem: str | None = None
 _heif_registered = False
 
 
 def _register_heif() -> None:
-    """HEIC/HEIF through the optional pillow-heif package (`pip install photojobs[heic]`)."""
-    global _heif_registered
+    """HEIC/HEIF through pillow-heif (a dependency, which bundles libheif); where it cannot
+    be loaded, `_heif_problem` says why."""
+    global _heif_registered, _heif_problem
     if _heif_registered:
         return
     _heif_registered = True
     try:
         from pillow_heif import register_heif_opener
-    except ImportError:
-        return
-    register_heif_opener()
+
+        register_heif_opener()
+    except Exception as exc:  # noqa: BLE001 - ImportError, or an OSError from the bundled libheif
+        _heif_problem = str(exc) or type(exc).__name__
+
+
+def _unidentified(source: bytes | str | Path) -> PermanentFailure:
+    """The failure for a file Pillow cannot identify: a HEIF one names the missing decoder."""
+    from .files import sniff_mime
+
+    head = b""
+    if _heif_problem and isinstance(source, (bytes, bytearray)):
+        head = bytes(source[:32])
+    elif _heif_problem:
+        with contextlib.suppress(OSError), open(source, "rb") as fh:
+            head = fh.read(32)
+    if _heif_problem and (sniff_mime(head) or "").startswith("image/hei"):
+        return PermanentFailure(f"the HEIC decoder (pillow-heif) cannot be loaded: {_heif_problem}")
+    return PermanentFailure("not an image (unknown format or damaged header)")
 
 
 def open_image(source: bytes | str | Path, max_pixels: int, max_scans: int = limits.DEFAULT_MAX_SCANS) -> Any:
@@ -225,7 +244,7 @@ def open_image(source: bytes | str | Path, max_pixels: int, max_scans: int = lim
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise PermanentFailure(f"refused as a decompression bomb: {exc}") from None
     except UnidentifiedImageError:
-        raise PermanentFailure("not an image (unknown format or damaged header)") from None
+        raise _unidentified(source) from None
     except (SyntaxError, ValueError, EOFError, OSError, IndexError, TypeError, KeyError) as exc:
         if isinstance(exc, OSError) and exc.errno is not None:
             raise

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,45 @@ def test_a_portrait_phone_heic_is_processed_upright(workdir, cli):
         assert shown["camera_model"] == "Canon EOS R6", shown["path"]
         preview = shown["thumbnails"]["preview"]
         assert (preview["width"], preview["height"]) == (240, 320), shown["path"]
+
+
+def _broken_heif_decoder(workdir: Path) -> dict:
+    """An environment whose `import pillow_heif` fails, as on a platform without its wheel."""
+    shim = workdir.parent / "shim" / "pillow_heif"
+    shim.mkdir(parents=True, exist_ok=True)
+    (shim / "__init__.py").write_text(
+        'raise ImportError("libheif.so.1: cannot open shared object file: No such file or directory")\n')
+    tests = Path(__file__).parent.parent
+    return {"PYTHONPATH": f"{shim.parent}{os.pathsep}{tests}"}
+
+
+def test_heic_files_skipped_by_name_when_the_decoder_cannot_be_loaded(workdir, cli):
+    shoot = workdir / "shoot"
+    shoot.mkdir()
+    for n in range(5):
+        phone_heic(shoot / f"IMG_{n:04d}.HEIC", (64, 48), 1)
+    oriented_jpeg(shoot / "IMG_0100.jpg", (64, 48), 1)
+    (shoot / "notes.txt").write_text("not a photo")
+    broken = _broken_heif_decoder(workdir)
+    added = cli("photos", "add", str(shoot), env=broken)
+    assert added.returncode == 0, added.stderr
+    assert ("5 HEIC files skipped: the HEIC decoder (pillow-heif) cannot be loaded: libheif.so.1: cannot open"
+            " shared object file") in added.stdout
+    assert "Added 1," in added.stdout and "1 not an image file name" in added.stdout
+    as_json = json.loads(cli("photos", "add", str(shoot), "--json", env=broken).stdout)
+    assert as_json["skipped_by_reason"]["HEIC decoder cannot be loaded"] == 5
+    assert as_json["warnings"] == [added.stdout.splitlines()[-1]]
+    # registered where the decoder worked, processed where it cannot be loaded: the reason names it
+    assert json.loads(cli("photos", "add", str(shoot / "IMG_0000.HEIC"), "--no-queue", "--json").stdout)["added"] == 1
+    done = cli("process-photos", env=broken)
+    assert done.returncode == 1 and "1 failed" in done.stdout, done.stdout + done.stderr
+    photos = {p["path"].rsplit("/", 1)[-1]: p for p in json.loads(cli("photos", "list", "--json").stdout)}
+    assert photos["IMG_0000.HEIC"]["error"].startswith("the HEIC decoder (pillow-heif) cannot be loaded: libheif")
+
+
+def test_pillow_heif_is_a_dependency_and_the_heic_extra_still_installs():
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).parent.parent.parent / "pyproject.toml").read_text())["project"]
+    assert any(d.replace(" ", "").startswith("pillow-heif") for d in project["dependencies"])
+    assert project["optional-dependencies"]["heic"] == []
