@@ -165,12 +165,12 @@ def decoder_bytes(image: Any, full: tuple[int, int]) -> int:
     return 0
 
 
-def check_memory(image: Any, full: tuple[int, int], copies: int, max_mb: int) -> None:
+def check_memory(image: Any, full: tuple[int, int], copies: float, max_mb: int) -> None:
     """Refuse, before decoding, an image whose decode would hold more than `max_mb` MB:
     the decoder's own buffers, Pillow's image and `copies` more bytes a pixel for the
     conversions to the working mode."""
     width, height = image.size
-    need = decoder_bytes(image, full) + width * height * (pixel_bytes(image.mode) + copies)
+    need = decoder_bytes(image, full) + int(width * height * (pixel_bytes(image.mode) + copies))
     if need > max_mb * MB:
         raise PermanentFailure(f"refused: decoding this {full[0]}x{full[1]} {image.mode} image needs about"
                                f" {-(-need // MB)} MB, over the limit of {max_mb} MB (max_decode_mb in [thumbnails])")

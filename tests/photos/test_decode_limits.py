@@ -125,14 +125,14 @@ def test_decode_memory_is_bounded_before_decoding():
     buffer = io.BytesIO()
     deep.convert("I;16").save(buffer, "PNG")
     limited = thumbnail_settings({"max_decode_mb": 64, "thumb": {"size": 64}})
-    with pytest.raises(PermanentFailure, match=r"3000x3000 I;16 image needs about 95 MB, over the limit of 64 MB"):
+    with pytest.raises(PermanentFailure, match=r"3000x3000 I;16 image needs about 97 MB, over the limit of 64 MB"):
         make_thumbnails(buffer.getvalue(), 1, limited)
     assert make_thumbnails(buffer.getvalue(), 1, SMALL)["thumb"].height == 64  # the default: 512 MB
     # refused before decoding: the same header over garbage data gives the memory reason
     garbage = _png(3000, 3000, (16, 0), zlib.compress(b"\x07" * 1000)[:-9] + b"\x00" * 9)
     with pytest.raises(PermanentFailure, match="damaged|truncated"):
         make_thumbnails(garbage, 1, SMALL)
-    with pytest.raises(PermanentFailure, match="needs about 95 MB"):
+    with pytest.raises(PermanentFailure, match="needs about 97 MB"):
         make_thumbnails(garbage, 1, limited)
 
 
@@ -147,3 +147,33 @@ def test_a_progressive_jpeg_counts_its_full_size_coefficients():
     Image.new("RGB", (4000, 3000), "grey").save(baseline, "JPEG", subsampling=0)
     assert make_thumbnails(baseline.getvalue(), 1, thumbnail_settings({"max_decode_mb": 64,
                                                                         "thumb": {"size": 64}}))["thumb"]
+
+
+PEAK_OF_CHILDREN = """
+import resource, subprocess, sys
+done = subprocess.run([sys.executable, "-m", "photojobs", *sys.argv[1:]], capture_output=True, text=True)
+print(done.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)
+"""
+
+
+def test_a_worker_refusing_a_memory_hungry_png_stays_small(workdir):
+    import subprocess
+    import sys
+
+    from ..conftest import cli_env
+
+    # 4000x4000 16-bit grey: a small file whose decoding holds about 172 MB (measured: the worker peaks at 210)
+    deep = Image.linear_gradient("L").resize((4000, 4000)).convert("I").point(lambda v: v * 257)
+    deep.convert("I;16").save(workdir / "deep.png", compress_level=1)
+    del deep
+    append_config(workdir, "[thumbnails]\nmax_decode_mb = 64")
+    subprocess.run([sys.executable, "-m", "photojobs", "photos", "add", "deep.png"], cwd=workdir, env=cli_env(),
+                   check=True, capture_output=True)
+    measured = subprocess.run([sys.executable, "-c", PEAK_OF_CHILDREN, "process-photos"], cwd=workdir,
+                              env=cli_env(), capture_output=True, text=True, check=True).stdout.split()
+    code, peak_mb = int(measured[0]), int(measured[1])
+    assert code == 1  # the photo failed
+    assert peak_mb < 120, f"the worker peaked at {peak_mb} MB"  # decoding it would take 190 MB more
+    photo = json.loads(subprocess.run([sys.executable, "-m", "photojobs", "photos", "show", "1", "--json"],
+                                      cwd=workdir, env=cli_env(), capture_output=True, text=True).stdout)
+    assert photo["status"] == "failed" and "needs about" in photo["error"] and "max_decode_mb" in photo["error"]
