@@ -31,10 +31,10 @@ def _cli_json(cli, *args):
 
 
 def test_a_timeout_while_decoding_is_a_timeout_under_the_jobs_policy(workdir, cli, app):
-    # A valid JPEG of 6,000 scans (max_scans raised so it is decoded): seconds of decoding,
+    # A valid JPEG of 12,000 scans (max_scans raised so it is decoded): 8 s of decoding here,
     # its work spread over many reads so that the soft timeout lands inside the decoder.
     append_config(workdir, "[thumbnails]\nmax_scans = 100000")
-    data = many_scan_jpeg(upright_picture((1024, 1024)), 6000, eob_run=32)
+    data = many_scan_jpeg(upright_picture((1024, 1024)), 12000, eob_run=32)
     for name in ("retried.jpg", "failed.jpg"):
         (workdir / name).write_bytes(data)
     assert _cli_json(cli, "photos", "add", "retried.jpg", "failed.jpg", "--no-queue")["added"] == 2
