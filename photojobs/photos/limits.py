@@ -9,6 +9,8 @@
   a grey picture. Every block codes at least one Huffman symbol (one bit or more) for its
   DC value, so a Huffman-coded JPEG whose scans hold fewer bytes than blocks / 8 cannot
   be a whole image.
+- A PNG's compressed data cannot be smaller than its pixels' bytes / 1032 (deflate's best
+  ratio): Pillow decodes a stream that ends early, followed by IEND, to a black picture.
 - Memory: the bytes the decoder and the conversions to the working mode hold at once,
   from the header's size and mode, against `[thumbnails] max_decode_mb`.
 """
@@ -135,6 +137,40 @@ def check_jpeg(image: Any, max_scans: int) -> None:
     if layout.data_bytes < layout.min_data_bytes:
         raise PermanentFailure(f"no image data: {layout.data_bytes} bytes cannot code a {width}x{height} JPEG"
                                f" (at least {layout.min_data_bytes} needed; the file is cut short)")
+
+
+PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # by colour type
+DEFLATE_BEST_RATIO = 1032  # 258-byte matches in two bits or so: no deflate stream does better
+
+
+def png_data_bytes(buffer: Any) -> tuple[int, int]:
+    """(compressed bytes in IDAT chunks, least bytes the IHDR's pixels compress to)."""
+    if len(buffer) < 33 or bytes(buffer[12:16]) != b"IHDR":
+        return 0, 0
+    width, height = int.from_bytes(buffer[16:20], "big"), int.from_bytes(buffer[20:24], "big")
+    depth, colour = buffer[24], buffer[25]
+    least = width * height * depth * PNG_CHANNELS.get(colour, 1) // 8 // DEFLATE_BEST_RATIO
+    pos, data, end = 8, 0, len(buffer)
+    for _ in range(MAX_SEGMENTS * 100):  # chunks: IDATs are often 8-64 KB each
+        if pos + 8 > end:
+            break
+        length, kind = int.from_bytes(buffer[pos:pos + 4], "big"), bytes(buffer[pos + 4:pos + 8])
+        if kind == b"IEND":
+            break
+        if kind == b"IDAT":
+            data += min(length, end - pos - 8)
+        pos += 12 + length
+    return data, least
+
+
+def check_png(image: Any) -> None:
+    """Refuse a PNG whose compressed data is too small to hold the pixels its header declares."""
+    with file_buffer(image.fp) as buffer:
+        data, least = png_data_bytes(buffer)
+    if data < least:
+        width, height = image.size
+        raise PermanentFailure(f"no image data: {data} bytes of compressed data cannot hold a {width}x{height}"
+                               f" PNG (at least {least} needed; the file is cut short)")
 
 
 # Bytes a pixel takes in Pillow's storage: multi-band modes are kept 4 bytes a pixel.

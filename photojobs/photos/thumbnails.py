@@ -255,9 +255,12 @@ def open_image(source: bytes | str | Path, max_pixels: int, max_scans: int = lim
     if width * height > max_pixels:
         raise PermanentFailure(f"refused: {width}x{height} = {width * height} pixels is over the"
                                f" limit of {max_pixels} (max_pixels in [thumbnails])")
-    if image.format in ("JPEG", "MPO"):
+    if image.format in ("JPEG", "MPO", "PNG"):
         try:
-            limits.check_jpeg(image, max_scans)
+            if image.format == "PNG":
+                limits.check_png(image)
+            else:
+                limits.check_jpeg(image, max_scans)
         except BaseException:
             image.close()
             raise

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import random
 import struct
 import time
 import zlib
@@ -129,7 +130,7 @@ def test_decode_memory_is_bounded_before_decoding():
         make_thumbnails(buffer.getvalue(), 1, limited)
     assert make_thumbnails(buffer.getvalue(), 1, SMALL)["thumb"].height == 64  # the default: 512 MB
     # refused before decoding: the same header over garbage data gives the memory reason
-    garbage = _png(3000, 3000, (16, 0), zlib.compress(b"\x07" * 1000)[:-9] + b"\x00" * 9)
+    garbage = _png(3000, 3000, (16, 0), b"\x78\x9c" + random.Random(7).randbytes(40000))
     with pytest.raises(PermanentFailure, match="damaged|truncated"):
         make_thumbnails(garbage, 1, SMALL)
     with pytest.raises(PermanentFailure, match="needs about 97 MB"):
@@ -177,3 +178,14 @@ def test_a_worker_refusing_a_memory_hungry_png_stays_small(workdir):
     photo = json.loads(subprocess.run([sys.executable, "-m", "photojobs", "photos", "show", "1", "--json"],
                                       cwd=workdir, env=cli_env(), capture_output=True, text=True).stdout)
     assert photo["status"] == "failed" and "needs about" in photo["error"] and "max_decode_mb" in photo["error"]
+
+
+def test_a_png_whose_data_ends_early_fails():
+    # a complete deflate stream of 301 bytes where 30,100 are needed, then IEND: Pillow
+    # decodes it to a black picture
+    short = _png(100, 100, (8, 2), zlib.compress(b"\x00" * 301))
+    with pytest.raises(PermanentFailure, match="no image data: 13 bytes of compressed data cannot hold a 100x100"):
+        make_thumbnails(short, 1, SMALL)
+    flat = io.BytesIO()
+    Image.new("RGB", (3000, 3000), "white").save(flat, "PNG", optimize=True)  # about as compressed as PNG gets
+    assert make_thumbnails(flat.getvalue(), 1, SMALL)["thumb"].width == 64
