@@ -375,13 +375,13 @@ _GREY_MODES = ("L", "1", "I", "F", "I;16", "I;16L", "I;16B", "I;16N")
 
 def _working_copy_bytes(image: Any, colour: str) -> float:
     """Bytes a pixel held beside the decoded image: the conversions to the working mode,
-    then the first resize's reduced copy (up to a quarter of the pixels). Measured peaks
-    above a worker's start: a 9400x9400 16-bit grey PNG 935 MB (estimated 948), a palette
-    one 567 MB (estimated 506: the resize's own intermediate is left out)."""
+    then the first resize (its reduced copy, up to a quarter of the pixels, and its
+    two-pass intermediate). Measured peaks above a worker's start: a 9400x9400 16-bit grey
+    PNG 935 MB (estimated 970), a palette one 567 MB (estimated 548)."""
     extra = _WORKING_COPY_BYTES.get(image.mode, 4)
     if colour == "srgb" and image.info.get("icc_profile"):
         extra += 4
-    return extra + (0.25 if image.mode in _GREY_MODES else 1.0)
+    return extra + (0.5 if image.mode in _GREY_MODES else 1.5)
 
 
 def _to_working_mode(image: Any, colour: str) -> tuple[Any, bytes | None]:
