@@ -101,16 +101,22 @@ def scheduled_queues(settings: Settings) -> tuple[str, ...]:
     from .schedule import load_tasks
 
     queues = ["default"]
-    app = App(settings)
-    for task in load_tasks(settings):
-        if not task.enabled:
-            continue
-        try:
-            queues.append(task.queue or app.spec(task.job).queue)
-        except PhotojobsError:
-            continue  # an unregistered job: `schedule run` refuses it and says why
+    with App(settings) as app:
+        for task in load_tasks(settings):
+            if not task.enabled:
+                continue
+            try:
+                queues.append(task.queue or app.spec(task.job).queue)
+            except PhotojobsError:
+                continue  # an unregistered job: `schedule run` refuses it and says why
     return tuple(dict.fromkeys(queues))
 
 
 def installation_crontab(settings: Settings) -> str:
+    """The crontab for an installation that exists: before `init` there is no database for
+    the lines to run against, so this raises DatabaseMissing (exit 3, with the init hint)."""
+    from .app import App
+
+    with App(settings) as app:
+        app.backend  # opens the database, or says it is missing or unusable
     return crontab_text(settings, default_entries(scheduled_queues(settings)))

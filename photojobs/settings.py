@@ -89,6 +89,7 @@ def _from_cwd(name: str, value: Any) -> Any:
 
 
 def find_config(explicit: str | os.PathLike | None = None, env: Mapping[str, str] | None = None) -> Path | None:
+    """--config, else PHOTOJOBS_CONFIG, else photojobs.toml in the cwd or a parent of it."""
     env = os.environ if env is None else env
     chosen = explicit or env.get(ENV_PREFIX + "CONFIG")
     if chosen:
@@ -96,8 +97,17 @@ def find_config(explicit: str | os.PathLike | None = None, env: Mapping[str, str
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist", hint="run `photojobs init` to write one")
         return path.resolve()
-    default = Path.cwd() / CONFIG_NAME
-    return default if default.is_file() else None
+    return search_config(Path.cwd())
+
+
+def search_config(start: Path) -> Path | None:
+    """photojobs.toml in `start` or the nearest folder above it, as git finds its .git:
+    a command run in storage/ or any subfolder of the project uses the project's file."""
+    for folder in (start, *start.parents):
+        candidate = folder / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def read_config(path: Path) -> dict[str, Any]:
