@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from . import _common, core, mail, ops, orders, photos, schedule
+from . import _common, _shape, core, mail, ops, orders, photos, schedule
 
 app = typer.Typer(
     name="photojobs",
@@ -26,11 +26,17 @@ for module in (core, photos, orders, mail, ops, schedule):
     module.register(app)
 
 
+def cli_command():
+    """The click command tree of `app`, with the CLI's own shape (commands/_shape.py)."""
+    return _shape.polish(typer.main.get_command(app))
+
+
 def main() -> None:
     # Typer re-exports click's exceptions under its own names (and vendors click lately).
     usage_error = typer.BadParameter.__mro__[1]
+    command = cli_command()
     try:
-        code = app(standalone_mode=False)
+        code = command.main(args=_shape.hoist_global_options(command, sys.argv[1:]), standalone_mode=False)
     except _common.PhotojobsError as exc:
         _common.report_error(exc)
         sys.exit(exc.exit_code)
