@@ -22,7 +22,7 @@ OPTION_METAVARS = {
     "--email": "ADDRESS", "--to": "ADDRESS", "--template": "NAME", "--conversion": "NAME", "--photo": "ID",
     "--order": "ID", "--download": "ID", "--job": "ID", "--queue": "QUEUE", "--payload": "JSON",
     "--unique-key": "KEY", "--status": "STATUS", "--level": "LEVEL", "--filter": "TEXT", "--from": "TIME",
-    "--out": "FILE", "--memory": "MB", "--expires-days": "DAYS", "--hours": "HOURS",
+    "--out": "FILE", "--log-file": "FILE", "--memory": "MB", "--expires-days": "DAYS", "--hours": "HOURS",
 }
 SECONDS = {"--max-time", "--timeout", "--delay", "--sleep", "--interval", "--max-age"}
 BOOLEAN_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False,

@@ -129,3 +129,130 @@ def test_bad_values_are_explained_without_library_texts(workdir):
         assert result.returncode == 2, args
         assert expected in result.stderr, (args, result.stderr)
         assert "Input should" not in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+# -- output: whole values in a pipe, the URL whole on a terminal ------------------------------
+
+LONG_URL_BASE = "https://photos.example.com/" + "studio-" * 20
+
+
+def _a_download(workdir):
+    import photojobs
+    from photojobs.archives.downloads import create_download
+    from photojobs.archives.orders import create_order
+    from tests.archives.conftest import add_photo_rows, write_photo
+    from tests.conftest import set_config
+
+    set_config(workdir, f'base_url = "{LONG_URL_BASE}"')
+    (workdir / "shoot").mkdir()
+    with photojobs.connect(workdir / "photojobs.toml") as app:
+        ids = add_photo_rows(app, [write_photo(workdir / "shoot" / "IMG_0001.jpg")], album="shoot")
+        order = create_order(app, "ann@example.com", photo_ids=ids)
+        return create_download(app, order["id"])
+
+
+def test_piped_lists_and_records_print_every_value_whole(workdir):
+    download = _a_download(workdir)
+    assert len(download["url"]) > 200
+    listed = run(["downloads", "list"], workdir)
+    header, row = listed.stdout.splitlines()
+    columns = header.split("\t")
+    assert "url" in columns and row.split("\t")[columns.index("url")] == download["url"]
+    shown = run(["downloads", "show", str(download["id"])], workdir)
+    assert ["url", download["url"]] in [line.split() for line in shown.stdout.splitlines()]
+    assert len(max(shown.stdout.splitlines(), key=len)) > 200  # one line, not wrapped at 80
+
+
+def test_on_a_narrow_terminal_downloads_show_keeps_the_url_whole(workdir):
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+
+    download = _a_download(workdir)
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 40, 0, 0))
+    proc = subprocess.Popen([sys.executable, "-m", "photojobs", "downloads", "show", str(download["id"])],
+                            cwd=workdir, env=cli_env({"COLUMNS": "40"}), stdin=follower, stdout=follower,
+                            stderr=subprocess.PIPE)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the program closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    assert proc.wait(timeout=60) == 0, proc.stderr.read()
+    proc.stderr.close()
+    output = b"".join(chunks).decode()
+    assert download["url"] in output.replace("\r", "")
+
+
+# -- errors name what governs them -------------------------------------------------------------
+
+def test_an_error_from_an_environment_variable_names_it(workdir):
+    for name, value in (("PHOTOJOBS_DURABILITY", "bogus"), ("PHOTOJOBS_LEASE", "soon"), ("PHOTOJOBS_QUEUE", "x")):
+        result = run(["status"], workdir, env={name: value})
+        assert result.returncode == 3, result.stdout
+        assert f"environment variable {name}" in result.stderr and repr(value) in result.stderr, result.stderr
+
+
+def test_the_lock_error_names_lock_budget(workdir):
+    holder = sqlite3.connect(workdir / "photojobs.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        result = run(["dispatch", "noop"], workdir, env={"PHOTOJOBS_LOCK_BUDGET": "0.3", "PHOTOJOBS_BUSY_TIMEOUT": "0.1"})
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert result.returncode == 3, result.stderr
+    assert "lock_budget" in result.stderr and len(result.stderr.splitlines()) == 1, result.stderr
+
+
+# -- cron logs: dated lines, rotated files, a schedule run that says when ----------------------
+
+DATED = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[+-]\d{4} ")
+
+
+def test_a_cron_log_has_dated_lines_and_is_rotated_past_its_size(workdir):
+    log = workdir / "storage" / "logs" / "cron-work.log"
+    log.write_text("old line\n" * 150_000)  # 1.35 MB: past the 1 MB limit
+    result = run(["--log-file", str(log), "work", "--stop-when-empty"], workdir)
+    assert result.returncode == 0 and result.stdout == result.stderr == ""
+    assert (workdir / "storage" / "logs" / "cron-work.log.1").read_text().startswith("old line\n")
+    lines = log.read_text().splitlines()
+    assert lines and all(DATED.match(line) for line in lines), lines
+    assert "0 done" in lines[-1]
+    again = run(["work", "--stop-when-empty", "-v", "--log-file", str(log)], workdir)  # not rotated: small
+    assert again.returncode == 0 and not (workdir / "storage" / "logs" / "cron-work.log.2").exists()
+    assert len(log.read_text().splitlines()) == 2 * len(lines)
+    assert all(DATED.match(line) for line in log.read_text().splitlines())
+
+
+def test_schedule_run_once_says_when_it_ran_and_what_runs_next(workdir):
+    result = run(["schedule", "run", "--once"], workdir)
+    assert result.returncode == 0, result.stderr
+    first, *_, last = result.stdout.splitlines()
+    assert re.match(r"Schedule run at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \w+: ", first)
+    assert re.match(r"next: [\w-]+ at \d{4}-\d\d-\d\d \d\d:\d\d \w+$", last)
+
+
+# -- start-up: a cron tick with nothing to do imports nothing it does not use ----------------
+
+def test_a_quiet_cron_tick_imports_no_heavy_library(workdir):
+    heavy = ("rich", "pydantic", "PIL", "exifread", "jinja2", "smtplib", "sqlite_utils", "multiprocessing",
+             "apscheduler.schedulers", "apscheduler.executors")
+    for args in (["work", "--stop-when-empty"], ["process-photos"], ["send-mail"], ["schedule", "run", "--once"],
+                 ["status"]):
+        result = subprocess.run([sys.executable, "-X", "importtime", "-m", "photojobs", *args], cwd=workdir,
+                                env=cli_env(), capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, (args, result.stderr[-2000:])
+        imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line}
+        found = sorted(m for m in imported if m.split(".")[0] in heavy or m in heavy
+                       or any(m.startswith(h + ".") for h in heavy))
+        assert found == [], (args, found)

@@ -1,0 +1,93 @@
+"""Start-up of the cron path: a tick with nothing to do, against a minimal Typer app.
+
+    python bench/startup.py [--rounds 15]
+
+Each round runs every command once, in a rotating order (so a busy moment on a shared
+machine hits each alike), in a fresh initialised workspace with nothing queued. It prints
+each command's median wall time and its difference from the minimal Typer app (one no-op
+command, the same Typer, the same options as photojobs' app: plain help, no completion,
+no pretty exceptions) and from `python -c pass`. The target (issue 11): each photojobs
+command at most 40 ms above the minimal Typer app.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+MINIMAL_TYPER_APP = '''
+import typer
+
+app = typer.Typer(name="minimal", no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
+                  add_completion=False, context_settings={"help_option_names": ["-h", "--help"]})
+
+
+@app.callback()
+def main() -> None:
+    """A minimal Typer app."""
+
+
+@app.command()
+def noop() -> None:
+    """Do nothing."""
+
+
+app()
+'''
+
+COMMANDS = {
+    "work --stop-when-empty": ["work", "--stop-when-empty"],
+    "process-photos": ["process-photos"],
+    "send-mail": ["send-mail"],
+    "schedule run --once": ["schedule", "run", "--once"],
+    "status": ["status"],
+}
+
+
+def timed(argv: list[str], cwd: Path, env: dict) -> float:
+    started = time.perf_counter()
+    result = subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} exited {result.returncode}: {result.stderr.decode()[-500:]}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=15)
+    args = parser.parse_args()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PHOTOJOBS_")}
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        (work / "minimal.py").write_text(MINIMAL_TYPER_APP)
+        subprocess.run([sys.executable, "-m", "photojobs", "init"], cwd=work, env=env, check=True,
+                       stdout=subprocess.DEVNULL)
+        runs = {"python -c pass": [sys.executable, "-c", "pass"],
+                "minimal Typer app": [sys.executable, str(work / "minimal.py"), "noop"]}
+        runs.update({name: [sys.executable, "-m", "photojobs", *argv] for name, argv in COMMANDS.items()})
+        for argv in runs.values():  # warm the page cache and the .pyc files
+            timed(argv, work, env)
+        times: dict[str, list[float]] = {name: [] for name in runs}
+        names = list(runs)
+        for round_ in range(args.rounds):
+            for name in names[round_ % len(names):] + names[:round_ % len(names)]:
+                times[name].append(timed(runs[name], work, env))
+    medians = {name: statistics.median(values) * 1000 for name, values in times.items()}
+    base, typer_app = medians["python -c pass"], medians["minimal Typer app"]
+    print(f"medians of {args.rounds} runs, {sys.executable}")
+    print(f"{'command':<26}{'median ms':>10}{'- Typer app':>13}{'- python':>10}")
+    for name, median in medians.items():
+        over = median - typer_app
+        print(f"{name:<26}{median:>10.1f}{over:>+13.1f}{median - base:>+10.1f}"
+              + ("   over target" if name in COMMANDS and over > 40 else ""))
+
+
+if __name__ == "__main__":
+    main()
