@@ -37,7 +37,7 @@ def run(
         settings = app.settings
     _common.say(f"Schedule starting at {_now()} with {sum(t.enabled for t in tasks)} task(s); {_next_up(tasks)}")
     schedule.run_forever(settings, on_run=lambda result: _common.say(_describe(result)))
-    _common.say(f"Schedule stopped at {_now()}.")
+    _common.say("Schedule stopped.")
 
 
 def _now() -> str:
