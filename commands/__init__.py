@@ -14,7 +14,8 @@ from . import _common, _shape, core, mail, ops, orders, photos, schedule
 
 app = typer.Typer(
     name="photojobs",
-    help="Background jobs for a photo-sales business: photos, archives, mail and clean-up.",
+    help="Background jobs for a photo-sales business: photos, archives, mail and clean-up.\n\n"
+         "The options below may also follow the command: `photojobs status --json -v`.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
