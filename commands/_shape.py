@@ -184,6 +184,22 @@ def _options(command: Any) -> dict[str, bool]:
     return names
 
 
+def command_name(root: Any, args: list[str]) -> str | None:
+    """The first word of the command line that is not a root option or its value."""
+    options = _options(root)
+    index = 0
+    while index < len(args):
+        token = args[index]
+        if token == "--":
+            return args[index + 1] if index + 1 < len(args) else None
+        if not token.startswith("-") or token == "-":
+            return token
+        if options.get(token.split("=", 1)[0]) and "=" not in token:
+            index += 1  # the option's value
+        index += 1
+    return None
+
+
 def hoist_global_options(root: Any, args: list[str]) -> list[str]:
     """Move the root's options (-v, -q, --json, --config, --db) found after a command name
     to the front, so `photojobs status --json -v` means `photojobs --json -v status`.
