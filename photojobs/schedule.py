@@ -32,18 +32,18 @@ import signal
 import threading
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
-from apscheduler.executors.base import BaseExecutor
-from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from .app import App, Dispatch
 from .errors import ConfigError, InvalidPayload, PhotojobsError, UnknownJob
 from .settings import Settings
+
+if TYPE_CHECKING:  # the long-running scheduler's parts: imported when it starts, not by `run --once`
+    from apscheduler.schedulers.background import BackgroundScheduler
 
 log = logging.getLogger("photojobs.schedule")
 
@@ -361,28 +361,34 @@ def run_due(app: App, tasks: Iterable[Task], now: datetime | None = None) -> lis
 
 # -- the long-running scheduler ---------------------------------------------------------------
 
-class EnqueueExecutor(BaseExecutor):
-    """Runs a due task inline in the scheduler's thread, passing its scheduled time.
+def enqueue_executor() -> Any:
+    """An APScheduler executor that runs a due task inline in the scheduler's thread,
+    passing its scheduled time.
 
     Tasks only enqueue (one short transaction), so no thread pool is needed, and the
     scheduled time is what makes a run's key the same on every scheduler.
     """
+    from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
+    from apscheduler.executors.base import BaseExecutor
 
-    def _do_submit_job(self, job, run_times):
-        events = []
-        for run_time in run_times:
-            try:
-                value = job.func(*job.args, **{"run_at": run_time, **job.kwargs})
-            except Exception as exc:  # noqa: BLE001 - reported, the scheduler goes on
-                import traceback
+    class EnqueueExecutor(BaseExecutor):
+        def _do_submit_job(self, job, run_times):
+            events = []
+            for run_time in run_times:
+                try:
+                    value = job.func(*job.args, **{"run_at": run_time, **job.kwargs})
+                except Exception as exc:  # noqa: BLE001 - reported, the scheduler goes on
+                    import traceback
 
-                self._logger.exception("schedule task %s failed", job.id)
-                events.append(JobExecutionEvent(EVENT_JOB_ERROR, job.id, job._jobstore_alias, run_time,
-                                                exception=exc, traceback=traceback.format_exc()))
-            else:
-                events.append(JobExecutionEvent(EVENT_JOB_EXECUTED, job.id, job._jobstore_alias, run_time,
-                                                retval=value))
-        self._run_job_success(job.id, events)
+                    self._logger.exception("schedule task %s failed", job.id)
+                    events.append(JobExecutionEvent(EVENT_JOB_ERROR, job.id, job._jobstore_alias, run_time,
+                                                    exception=exc, traceback=traceback.format_exc()))
+                else:
+                    events.append(JobExecutionEvent(EVENT_JOB_EXECUTED, job.id, job._jobstore_alias, run_time,
+                                                    retval=value))
+            self._run_job_success(job.id, events)
+
+    return EnqueueExecutor()
 
 
 class Scheduler:
@@ -398,9 +404,11 @@ class Scheduler:
 
     def start(self, paused: bool = False) -> None:
         """Check the jobs, add every task (catching up once on runs missed since its last record), start."""
+        from apscheduler.schedulers.background import BackgroundScheduler
+
         check_jobs(self.app, self.tasks)
         scheduler = BackgroundScheduler(
-            timezone=UTC, executors={"default": EnqueueExecutor()},
+            timezone=UTC, executors={"default": enqueue_executor()},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
         now = datetime.now(UTC)
         recorded = last_runs(self.app)
@@ -418,7 +426,7 @@ class Scheduler:
         return self._scheduler
 
     def fire(self, task: Task, run_at: datetime | None = None) -> RunResult:
-        """Enqueue the task's run at `run_at` (its scheduled time, from EnqueueExecutor)."""
+        """Enqueue the task's run at `run_at` (its scheduled time, from enqueue_executor)."""
         run_at = run_at or datetime.now(UTC).replace(microsecond=0)
         try:
             result = enqueue_run(self.app, task, run_at)
