@@ -124,6 +124,19 @@ def show(value: dict, as_json: bool) -> None:
     Console(highlight=False).print(t)
 
 
+def confirm(question: str) -> bool:
+    """Ask yes/no; with no terminal to answer on (cron, stdin at its end) refuse, exit 2."""
+    try:
+        return typer.confirm(question, default=False)
+    except typer.Abort:
+        if sys.stdin is not None and sys.stdin.isatty():
+            raise  # Ctrl-C or Ctrl-D at the prompt
+        from photojobs.errors import UsageError
+
+        sys.stdout.write("\n")
+        raise UsageError("refusing without a terminal: pass --yes") from None
+
+
 def report_error(exc: PhotojobsError) -> None:
     if STATE.verbose:
         import traceback

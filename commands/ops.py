@@ -15,6 +15,18 @@ queue_app = typer.Typer(help="Pause, resume or clear a queue; restart every work
 batch_app = typer.Typer(help="Batches of jobs dispatched together, with their progress.", no_args_is_help=True)
 
 QueueOption = Annotated[Optional[str], typer.Option("--queue", help="Only this queue.")]
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (scripts, cron).")]
+
+
+def _ask_before_delete(count: int, nothing: str, question: str) -> bool:
+    """Whether to go on deleting: False (saying `nothing`) when there is nothing; exit 1 if declined."""
+    if count == 0:
+        _common.say(nothing)
+        return False
+    if not _common.confirm(question):
+        _common.say("Nothing deleted")
+        raise typer.Exit(1)
+    return True
 
 
 def _ops():
@@ -53,7 +65,10 @@ def failed_show(
         _common.print_json(job)
         return
     errors = job.pop("errors")
+    superseded_by = job.pop("superseded_by")
     _common.show(job, False)
+    if superseded_by is not None:
+        _common.say(f"\nSuperseded by job {superseded_by}, which succeeded: not in `failed list` any more.")
     for error in errors:
         sys.stdout.write(f"\n--- attempt {error['attempt']} at {error['at']}: {error['error_class']}:"
                          f" {error['message']}\n{(error['traceback'] or '').rstrip()}\n")
@@ -88,9 +103,20 @@ def failed_forget(job_id: Annotated[int, typer.Argument(metavar="ID", help="The 
 
 
 @failed_app.command("flush")
-def failed_flush(queue: QueueOption = None) -> None:
-    """Delete every failed job (of one queue with --queue)."""
+def failed_flush(
+    queue: QueueOption = None,
+    yes: YesOption = False,
+) -> None:
+    """Delete every failed job (of one queue with --queue), after asking."""
+    from photojobs.ops.failed import count_flushable
+
     with _common.open_app() as app:
+        if not yes:
+            count = count_flushable(app, queue)
+            where = f" of queue {queue}" if queue else ""
+            if not _ask_before_delete(count, f"No failed jobs{where}",
+                                      f"Delete {count} failed job(s){where} and their error records?"):
+                return
         count = _ops().flush_failed(app, queue=queue)
     _common.say(f"Deleted {count} failed job(s)")
 
@@ -231,7 +257,7 @@ def queue_resume(queue: QueueArgument) -> None:
 @queue_app.command("clear")
 def queue_clear(
     queue: QueueArgument,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    yes: YesOption = False,
 ) -> None:
     """Delete a queue's pending jobs (running jobs finish; failed ones stay)."""
     from photojobs.ops.queues import count_clearable
@@ -239,12 +265,9 @@ def queue_clear(
     with _common.open_app() as app:
         if not yes:
             count = count_clearable(app, queue)
-            if count == 0:
-                _common.say(f"Queue {queue} has no pending jobs")
+            if not _ask_before_delete(count, f"Queue {queue} has no pending jobs",
+                                      f"Delete {count} pending job(s) of queue {queue}?"):
                 return
-            if not typer.confirm(f"Delete {count} pending job(s) of queue {queue}?", default=False):
-                _common.say("Nothing deleted")
-                raise typer.Exit(1)
         deleted = _ops().clear_queue(app, queue)
     _common.say(f"Deleted {deleted} pending job(s) of queue {queue}")
 

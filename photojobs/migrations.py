@@ -98,7 +98,29 @@ def m002_domain(db: "sqlite_utils.Database") -> None:
     ])
 
 
-MIGRATIONS: list[Migration] = [m001_queue, m002_domain]
+def m003_job_superseded(db: "sqlite_utils.Database") -> None:
+    """A failed job whose unique key a later job completed (a photo fixed and re-added)
+    names that job: it leaves `failed list` and the failed counts, `failed show` keeps it."""
+    _run(db, [
+        "ALTER TABLE jobs ADD COLUMN superseded_by INTEGER",
+        "CREATE INDEX jobs_unique_key ON jobs(unique_key) WHERE unique_key IS NOT NULL",
+        # Failures already fixed before the upgrade: the newest done job with the same key.
+        "UPDATE jobs SET superseded_by = (SELECT max(d.id) FROM jobs d WHERE d.unique_key = jobs.unique_key"
+        " AND d.status = 'done' AND d.id > jobs.id)"
+        " WHERE status = 'failed' AND unique_key IS NOT NULL",
+    ])
+
+
+def m004_worker_identity(db: "sqlite_utils.Database") -> None:
+    """What makes "the same host" certain: the kernel's boot id and the pid namespace, so
+    `status` can tell a worker whose pid is gone from one on another machine or container."""
+    _run(db, [
+        "ALTER TABLE workers ADD COLUMN boot_id TEXT",
+        "ALTER TABLE workers ADD COLUMN pid_ns TEXT",
+    ])
+
+
+MIGRATIONS: list[Migration] = [m001_queue, m002_domain, m003_job_superseded, m004_worker_identity]
 
 
 def _name(migration: Migration) -> str:

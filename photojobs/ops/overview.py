@@ -1,7 +1,7 @@
 """What the queue is doing: per-queue depth, age and throughput, the live workers; monitor.
 
 Counts come from the `jobs` table: pending (ready now), delayed (pending, not yet due),
-reserved (running), failed; done and failed in the last hour; mean and p95 run time of
+reserved (running), failed (not superseded by a later success); done and failed in the last hour; mean and p95 run time of
 the jobs done in the last hour (done rows are kept `keep_done_hours`). A worker is live
 while its heartbeat is younger than three leases.
 """
@@ -26,10 +26,10 @@ SELECT queue,
        sum(status = 'pending' AND available_at <= :now) AS pending,
        sum(status = 'pending' AND available_at > :now) AS delayed,
        sum(status = 'reserved') AS reserved,
-       sum(status = 'failed') AS failed,
+       sum(status = 'failed' AND superseded_by IS NULL) AS failed,
        min(CASE WHEN status = 'pending' AND available_at <= :now THEN available_at END) AS oldest_ready,
        sum(status = 'done' AND finished_at >= :since) AS done_last_hour,
-       sum(status = 'failed' AND finished_at >= :since) AS failed_last_hour,
+       sum(status = 'failed' AND superseded_by IS NULL AND finished_at >= :since) AS failed_last_hour,
        avg(CASE WHEN status = 'done' AND finished_at >= :since THEN duration END) AS mean_s
 FROM jobs GROUP BY queue
 """

@@ -71,6 +71,9 @@ def test_clear_asks_unless_yes_and_keeps_running_and_failed(run, ops_app, opsdir
     ops_app.dispatch("noop", delay=600)
     ops_app.dispatch("noop", queue="emails")
 
+    no_terminal = run("queue", "clear", "default", input="")  # cron: nobody to answer
+    assert no_terminal.returncode == 2
+    assert no_terminal.stderr.strip() == "Error: refusing without a terminal: pass --yes"
     declined = run("queue", "clear", "default", input="n\n")
     assert declined.returncode == 1
     assert "Delete 4 pending job(s) of queue default?" in declined.stdout
