@@ -165,12 +165,15 @@ def _status_view(data: dict) -> Any:
         queues.add_row(label, str(q["pending"]), str(q["delayed"]), str(q["reserved"]),
                        f"[red]{q['failed']}[/red]" if q["failed"] else "0", _seconds(q["oldest_pending_s"]),
                        str(q["done_last_hour"]), str(q["failed_last_hour"]), _seconds(q["mean_s"]), _seconds(q["p95_s"]))
-    title = f"Workers: {len(data['workers'])} live" + (f", {data['stale_workers']} stale" if data["stale_workers"] else "")
+    dead = data["dead_workers"]
+    title = (f"Workers: {len(data['workers'])} live" + (f", {len(dead)} dead" if dead else "")
+             + (f", {data['stale_workers']} stale" if data["stale_workers"] else ""))
     workers = new_table(title, ["host", "pid", "queues", "procs", "current jobs", "heartbeat"])
-    for w in data["workers"]:
+    for w in data["workers"] + dead:
+        beat = "[red]dead: pid gone[/red]" if w in dead else f"{w['heartbeat_age_s']:.0f}s ago"
         workers.add_row(escape(w["host"] or ""), str(w["pid"]), escape(",".join(w["queues"])), str(w["concurrency"]),
-                        ", ".join(map(str, w["current_jobs"])), f"{w['heartbeat_age_s']:.0f}s ago")
-    return Group(queues, workers) if data["workers"] else Group(queues, title)
+                        ", ".join(map(str, w["current_jobs"])), beat)
+    return Group(queues, workers) if data["workers"] or dead else Group(queues, title)
 
 
 def status(

@@ -48,3 +48,29 @@ def test_a_later_failure_with_the_same_key_is_not_superseded(opsdir, run, run_js
     assert len(run_json("failed", "list")) == 2
     assert json.loads(run("failed", "show", str(first), "--json").stdout)["superseded_by"] is None
     assert other
+
+
+def test_an_older_database_upgrades_and_marks_fixed_failures(opsdir, run, run_json):
+    """A database from before m003/m004: `migrate` adds the columns and supersedes the
+    failures a later done job with the same key already fixed."""
+    import sqlite3
+
+    conn = sqlite3.connect(opsdir / "photojobs.db", isolation_level=None)
+    conn.executescript("""
+        DROP INDEX jobs_unique_key;
+        ALTER TABLE jobs DROP COLUMN superseded_by;
+        ALTER TABLE workers DROP COLUMN boot_id;
+        ALTER TABLE workers DROP COLUMN pid_ns;
+        DELETE FROM migrations WHERE name IN ('m003_job_superseded', 'm004_worker_identity');
+        INSERT INTO jobs (id, name, queue, payload, status, attempts, available_at, created_at, finished_at,
+                          unique_key) VALUES
+            (1, 'noop', 'default', '{}', 'failed', 1, 0, 0, 1, 'photo:1'),
+            (2, 'noop', 'default', '{}', 'done', 1, 0, 0, 2, 'photo:1'),
+            (3, 'noop', 'default', '{}', 'failed', 1, 0, 0, 3, 'photo:2');
+    """)
+    conn.close()
+    old = run("status")
+    assert old.returncode == 3 and "photojobs migrate" in old.stderr
+    assert run("migrate").returncode == 0
+    assert [r["id"] for r in run_json("failed", "list")] == [3]
+    assert run_json("failed", "show", "1")["superseded_by"] == 2
