@@ -17,7 +17,7 @@ import time
 from typing import TYPE_CHECKING, Sequence
 
 from ..errors import NotFound, UsageError
-from .common import check_queue_name, delete_jobs, iso
+from .common import check_known_queues, check_queue_name, delete_jobs, iso
 
 if TYPE_CHECKING:
     from ..app import App
@@ -31,13 +31,17 @@ def _row_summary(row: sqlite3.Row) -> dict:
             "failed_at": iso(row["finished_at"]), "error": row["last_error"], "batch_id": row["batch_id"]}
 
 
+def _known(app: "App", queue: str) -> str:
+    return check_known_queues(app, [check_queue_name(queue)])[0]
+
+
 def list_failed(app: "App", queue: str | None = None, limit: int | None = None) -> list[dict]:
     """Failed jobs, most recent first."""
     sql = f"SELECT {_LIST_COLUMNS} FROM jobs WHERE {OPEN}"
     params: list = []
     if queue:
         sql += " AND queue = ?"
-        params.append(check_queue_name(queue))
+        params.append(_known(app, queue))
     sql += " ORDER BY finished_at DESC, id DESC"
     if limit is not None:
         if limit < 1:
@@ -106,7 +110,7 @@ def retry_failed(app: "App", ids: Sequence[int] = (), *, all_jobs: bool = False,
                                  " nothing to retry")
         elif queue is not None:
             targets = [r[0] for r in conn.execute(f"SELECT id FROM jobs WHERE {OPEN} AND queue = ?"
-                                                  " ORDER BY id", [check_queue_name(queue)])]
+                                                  " ORDER BY id", [_known(app, queue)])]
         else:
             targets = [r[0] for r in conn.execute(f"SELECT id FROM jobs WHERE {OPEN} ORDER BY id")]
         for job_id in targets:
@@ -133,7 +137,7 @@ def count_flushable(app: "App", queue: str | None = None) -> int:
     """How many jobs `flush_failed` would delete (superseded ones included)."""
     if queue:
         return app.backend.read("SELECT count(*) FROM jobs WHERE status = 'failed' AND queue = ?",
-                                [check_queue_name(queue)])[0][0]
+                                [_known(app, queue)])[0][0]
     return app.backend.read("SELECT count(*) FROM jobs WHERE status = 'failed'")[0][0]
 
 
@@ -141,7 +145,7 @@ def flush_failed(app: "App", queue: str | None = None) -> int:
     """Delete every failed job (of `queue`, if given); returns how many."""
     with app.transaction() as conn:
         if queue:
-            return delete_jobs(conn, "status = 'failed' AND queue = ?", [check_queue_name(queue)])
+            return delete_jobs(conn, "status = 'failed' AND queue = ?", [_known(app, queue)])
         return delete_jobs(conn, "status = 'failed'", [])
 
 

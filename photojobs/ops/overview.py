@@ -15,7 +15,7 @@ import time
 from typing import TYPE_CHECKING, Sequence
 
 from ..errors import UsageError
-from .common import iso, parse_queue_list
+from .common import check_known_queues, iso, parse_queue_list
 
 if TYPE_CHECKING:
     from ..app import App
@@ -121,6 +121,7 @@ def monitor(app: "App", queues: str | Sequence[str], max_pending: int | None = N
     Returns {"ok": bool, "alerts": [one per queue and metric], "lines": [one per queue over a
     threshold, for people], "queues": {name: stats}}."""
     names = parse_queue_list(queues) if isinstance(queues, str) else parse_queue_list(",".join(queues))
+    check_known_queues(app, names)  # a misspelt queue would be "OK" forever
     if max_pending is None and max_age is None:
         raise UsageError("give a threshold: --max N (jobs pending) and/or --max-age S (seconds waited)")
     if (max_pending is not None and max_pending < 0) or (max_age is not None and max_age < 0):
