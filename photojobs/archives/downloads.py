@@ -93,12 +93,23 @@ def create_download(app: "App", order_id: int, *, expires_days: float | None = N
 
 # -- reading ---------------------------------------------------------------------------------
 
+def effective_status(row: Any, now: float) -> str:
+    """A pending or ready download past its expiry is expired, whether cleanup ran or not:
+    its link no longer works."""
+    if row["status"] in ("pending", "ready") and row["expires_at"] is not None and row["expires_at"] <= now:
+        return "expired"
+    return row["status"]
+
+
 def download_view(settings: "Settings", row: Any, now: float | None = None) -> dict[str, Any]:
-    """A download as `downloads show --json` prints it (the CLI contract's fields, and more)."""
+    """A download as `downloads show --json` prints it (the CLI contract's fields, and more).
+    The path is shown only while its file is there (cleanup deletes expired ones)."""
     from .orders import iso
 
     now = time.time() if now is None else now
-    return {"id": row["id"], "order_id": row["order_id"], "status": row["status"], "path": row["path"],
+    status = effective_status(row, now)
+    path = row["path"] if row["path"] and os.path.isfile(row["path"]) else None
+    return {"id": row["id"], "order_id": row["order_id"], "status": status, "path": path,
             "size_bytes": row["size_bytes"], "file_count": row["file_count"], "expires_at": iso(row["expires_at"]),
             "url": download_url(settings, row["token"]), "error": row["error"], "sha256": row["sha256"],
             "conversion": row["conversion"], "notify": bool(row["notify"]), "created_at": iso(row["created_at"]),
@@ -122,9 +133,22 @@ def list_downloads(app: "App", *, order_id: int | None = None, status: str | Non
     """Downloads, newest first (of one order, or in one status)."""
     if status is not None and status not in STATUSES:
         raise UsageError(f"--status must be one of {', '.join(STATUSES)}, not {status!r}")
-    rows = app.backend.select("downloads", {"order_id": order_id, "status": status}, "id DESC", limit)
     now = time.time()
-    return [download_view(app.settings, r, now) for r in rows]
+    where, params = ["1"], []
+    if order_id is not None:
+        where.append("order_id = ?")
+        params.append(order_id)
+    if status == "expired":  # as effective_status says
+        where.append("(status = 'expired' OR (status IN ('pending', 'ready') AND expires_at <= ?))")
+        params.append(now)
+    elif status is not None:
+        where.append("status = ?" + (" AND (expires_at IS NULL OR expires_at > ?)" if status != "failed" else ""))
+        params += [status, now] if status != "failed" else [status]
+    sql = f"SELECT * FROM downloads WHERE {' AND '.join(where)} ORDER BY id DESC"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return [download_view(app.settings, r, now) for r in app.backend.read(sql, params)]
 
 
 # -- building (the build_archive job's body) ---------------------------------------------------

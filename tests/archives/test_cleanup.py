@@ -83,3 +83,23 @@ def test_cli_cleanup(cli, app, workdir, mix):
     done = cli("cleanup-downloads")
     assert done.returncode == 0 and done.stdout.startswith("Freed")
     assert not mix["files"]["orphan.zip"].exists()
+
+
+def test_an_expired_download_shows_expired_and_no_deleted_path(app, workdir, mix, cli):
+    def listed(*args):
+        done = cli("downloads", "list", *args, "--json")
+        assert done.returncode == 0, done.stderr
+        return {d["id"]: d for d in json.loads(done.stdout)}
+
+    before = listed()
+    assert before[mix["old"]["id"]]["status"] == "expired"  # past its expiry, cleanup not run yet
+    assert before[mix["pending"]["id"]]["status"] == "expired"
+    assert before[mix["live"]["id"]]["status"] == "ready" and before[mix["live"]["id"]]["path"]
+    assert set(listed("--status", "expired")) == {mix["old"]["id"], mix["pending"]["id"]}
+    assert set(listed("--status", "ready")) == {mix["live"]["id"]}
+
+    cleanup_downloads(app)
+    shown = json.loads(cli("downloads", "show", str(mix["old"]["id"]), "--json").stdout)
+    assert shown["status"] == "expired" and shown["path"] is None
+    human = cli("downloads", "show", str(mix["old"]["id"])).stdout
+    assert "order-" not in human and "expired" in human
