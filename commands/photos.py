@@ -43,6 +43,8 @@ def add(
     _common.say(f"Added {result['added']}, changed {result['changed']}, unchanged {result['unchanged']},"
                 f" skipped {result['skipped']}" + (f" ({reasons})" if reasons else "")
                 + (f"; queued {result['queued']} (batch {result['batch_id']})" if result["queued"] else ""))
+    for move in result["moved"]:
+        _common.say(f"Moved {move['count']} from {move['from'] or '(no album)'} to {move['to']}")
 
 
 @photos_app.command("list")

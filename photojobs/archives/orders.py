@@ -46,6 +46,9 @@ def _photo_ids_of(app: "App", photo_ids: Sequence[int] | None, album: str | None
     if bool(photo_ids) == (album is not None):
         raise UsageError("give either --photo ID (one or more) or --album NAME")
     if album is not None:
+        from ..photos.store import find_album
+
+        album = find_album(app, album)
         rows = app.backend.read("SELECT id FROM photos WHERE album = ? AND status != 'failed' ORDER BY id", [album])
         if not rows:
             raise NotFound(f"album {album!r} has no photos that can be sold",

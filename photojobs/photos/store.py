@@ -61,6 +61,7 @@ class AddResult:
     skipped: list[Skipped] = dataclasses.field(default_factory=list)
     queued: int = 0
     batch_id: int | None = None
+    moved: dict[tuple[str | None, str], list[int]] = dataclasses.field(default_factory=dict)  # (from, to) -> ids
 
     def summary(self) -> dict[str, Any]:
         reasons: dict[str, int] = {}
@@ -69,6 +70,8 @@ class AddResult:
         return {"added": len(self.added), "changed": len(self.changed), "unchanged": len(self.unchanged),
                 "skipped": len(self.skipped), "skipped_by_reason": reasons, "queued": self.queued,
                 "batch_id": self.batch_id, "photo_ids": self.added + self.changed,
+                "moved": [{"from": old, "to": new, "count": len(ids), "photo_ids": ids}
+                          for (old, new), ids in self.moved.items()],
                 "skipped_files": [dataclasses.asdict(s) for s in self.skipped]}
 
 
@@ -88,8 +91,9 @@ def _register(conn: "sqlite3.Connection", path: str, album: str | None, result: 
         result.added.append(photo_id)
         return photo_id
     photo_id = row["id"]
-    if album is not None and album != row["album"]:
+    if album is not None and album != row["album"]:  # said, not silent: "moved 16 from wedding to orient2"
         conn.execute("UPDATE photos SET album = ? WHERE id = ?", [album, photo_id])
+        result.moved.setdefault((row["album"], album), []).append(photo_id)
     if (row["size_bytes"], row["mtime_ns"]) == (size, mtime_ns):
         result.unchanged.append(photo_id)
         return None
@@ -112,6 +116,8 @@ def add_photos(app: "App", paths: Sequence[str | os.PathLike], album: str | None
     result = AddResult(skipped=list(found.skipped))
     now = time.time()
     with app.transaction() as conn:
+        if album is not None:
+            album = find_album(app, album, must_exist=False)  # "wedding" joins an existing "Wedding"
         todo = [pid for pid in (_register(conn, p, album, result, now) for p in found.files) if pid is not None]
         if queue and todo:
             _dispatch(app, conn, todo, result, _batch_name(paths, album))
@@ -205,6 +211,30 @@ def _iso(stamp: float | None) -> str | None:
     return datetime.fromtimestamp(stamp, timezone.utc).isoformat(timespec="seconds")
 
 
+def albums(app: "App") -> list[str]:
+    """The album names in use, sorted."""
+    return [r[0] for r in app.backend.read("SELECT DISTINCT album FROM photos WHERE album IS NOT NULL ORDER BY album")]
+
+
+def find_album(app: "App", name: str, must_exist: bool = True) -> str:
+    """An album's name as first written: albums match ignoring case ("wedding" is "Wedding").
+    An unknown name is a NotFound naming the albums there are, unless `must_exist` is False."""
+    wanted = name.strip().casefold()
+    known = albums(app)
+    for album in known:
+        if album.casefold() == wanted:
+            return album
+    if not must_exist:
+        return name.strip()
+    import difflib
+
+    folded = {album.casefold(): album for album in known}
+    close = difflib.get_close_matches(wanted, list(folded), n=1)
+    guess = f"did you mean {folded[close[0]]!r}? " if close else ""
+    listed = ", ".join(repr(a) for a in known[:20]) + (", ..." if len(known) > 20 else "")
+    raise NotFound(f"no album {name!r}: {guess}(albums: {listed or 'none yet'})")
+
+
 def get_photo(app: "App", photo_id: int) -> dict[str, Any]:
     rows = app.backend.read("SELECT * FROM photos WHERE id = ?", [photo_id])
     if not rows:
@@ -216,6 +246,8 @@ def list_photos(app: "App", album: str | None = None, status: str | None = None,
                 limit: int | None = None) -> list[dict[str, Any]]:
     if status is not None and status not in STATUSES:
         raise UsageError(f"--status must be one of {', '.join(STATUSES)}, not {status!r}")
+    if album is not None:
+        album = find_album(app, album)
     rows = app.backend.select("photos", {"album": album, "status": status}, "id", limit)
     return [photo_view(app.settings, r, full=False) for r in rows]
 
