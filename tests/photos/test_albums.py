@@ -3,15 +3,9 @@ case; an unknown album is refused with the albums there are."""
 
 from __future__ import annotations
 
-import json
-
 from photojobs.samples import make_sample_photos
 
-
-def _json(cli, *args):
-    done = cli(*args, "--json")
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+from .test_cli import run_json as _json
 
 
 def test_re_adding_with_another_album_says_it_moved_them(workdir, cli):
