@@ -39,10 +39,24 @@ def paused_queues(app: "App") -> dict[str, str | None]:
     return {r["queue"]: iso(r["paused_at"]) for r in app.backend.read("SELECT queue, paused_at FROM paused_queues")}
 
 
+def pending_count(app: "App", queue: str, ready_only: bool = False) -> int:
+    """The jobs of `queue` waiting to run: ready now or later, or only those ready now."""
+    sql = "SELECT count(*) FROM jobs WHERE queue = ? AND status = 'pending'"
+    if ready_only:
+        return app.backend.read(sql + " AND available_at <= ?", [queue, time.time()])[0][0]
+    return app.backend.read(sql, [queue])[0][0]
+
+
+def paused_backlog(app: "App", queue: str) -> int | None:
+    """None if `queue` is not paused, else how many of its jobs wait."""
+    if not app.backend.read("SELECT 1 FROM paused_queues WHERE queue = ?", [queue]):
+        return None
+    return pending_count(app, queue)
+
+
 def count_clearable(app: "App", queue: str) -> int:
     """How many jobs `clear_queue` would delete: the pending (ready or delayed) jobs of `queue`."""
-    queue = check_known_queues(app, [check_queue_name(queue)])[0]
-    return app.backend.read("SELECT count(*) FROM jobs WHERE queue = ? AND status = 'pending'", [queue])[0][0]
+    return pending_count(app, check_known_queues(app, [check_queue_name(queue)])[0])
 
 
 def clear_queue(app: "App", queue: str) -> int:
