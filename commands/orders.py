@@ -33,17 +33,19 @@ def orders_create(
     name: Annotated[Optional[str], typer.Option("--name", help="The customer's name.")] = None,
     photo: Annotated[Optional[List[int]], typer.Option("--photo", help="A photo id; repeat, in the order wanted.")] = None,
     album: Annotated[Optional[str], typer.Option("--album", help="Every photo of this album instead.")] = None,
+    notify: Annotated[bool, typer.Option("--notify", help="Queue the order-confirmation mail to the customer.")] = False,
     json_out: _common.JsonOption = False,
 ) -> None:
     """Create an order for some photos (in the order given) or for a whole album."""
     from photojobs.archives.orders import create_order
 
     with _common.open_app() as app:
-        order = create_order(app, email, name=name, photo_ids=photo or None, album=album)
+        order = create_order(app, email, name=name, photo_ids=photo or None, album=album, notify=notify)
     if _common.wants_json(json_out):
         _common.print_json(order)
     else:
-        _common.say(f"Order {order['id']} for {order['email']}: {order['photo_count']} photo(s)."
+        mailed = f" Order-confirmation mail {order['confirmation_mail']} queued." if notify else ""
+        _common.say(f"Order {order['id']} for {order['email']}: {order['photo_count']} photo(s).{mailed}"
                     f" Next: `photojobs downloads create {order['id']}`")
 
 

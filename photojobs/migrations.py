@@ -120,7 +120,13 @@ def m004_worker_identity(db: "sqlite_utils.Database") -> None:
     ])
 
 
-MIGRATIONS: list[Migration] = [m001_queue, m002_domain, m003_job_superseded, m004_worker_identity]
+def m005_outbox_resends(db: "sqlite_utils.Database") -> None:
+    """How many times `mail resend` sent a row again: each resend is its own .eml file."""
+    _run(db, ["ALTER TABLE outbox ADD COLUMN resends INTEGER NOT NULL DEFAULT 0"])
+
+
+MIGRATIONS: list[Migration] = [m001_queue, m002_domain, m003_job_superseded, m004_worker_identity,
+                               m005_outbox_resends]
 
 
 def _name(migration: Migration) -> str:

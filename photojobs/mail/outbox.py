@@ -28,7 +28,7 @@ log = logging.getLogger("photojobs.mail")
 
 STATUSES = ("pending", "sending", "sent", "failed", "unconfirmed")
 JOB_NAME = "send_email"
-COLUMNS = "id, template, to_addr, subject, context, message_id, status, created_at, sent_at, error, job_id"
+COLUMNS = "id, template, to_addr, subject, context, message_id, status, created_at, sent_at, error, job_id, resends"
 
 
 class Mailer:
@@ -147,9 +147,9 @@ def _wait_for_rate(app: Any, rate: int, budget: float = 10.0) -> None:
 
 
 def _send_key(row: Any) -> str:
-    """Names one send of a row: a retry of the same job rewrites its .eml, while a `mail
-    resend` (a new job) is a new file beside the earlier one."""
-    return f"{row['id']:06d}-{row['template']}" + (f"-job{row['job_id']}" if row["job_id"] else "")
+    """Names one send of a row: a retry rewrites its .eml, while each `mail resend` is a
+    new file beside the earlier ones."""
+    return f"{row['id']:06d}-{row['template']}" + (f"-resend{row['resends']}" if row["resends"] else "")
 
 
 def deliver(app: Any, outbox_id: int, *, mailer: Mailer | None = None, transport: Any = None) -> str:
@@ -238,7 +238,8 @@ def resend(app: Any, outbox_id: int) -> int:
     if row["status"] == "sending":
         raise UsageError(f"outbox row {outbox_id} is being sent right now")
     with app.transaction() as conn:
-        conn.execute("UPDATE outbox SET status = 'pending', sent_at = NULL WHERE id = ?", [outbox_id])
+        conn.execute("UPDATE outbox SET status = 'pending', sent_at = NULL, resends = resends + 1 WHERE id = ?",
+                     [outbox_id])
         job_id = app.dispatch(JOB_NAME, {"outbox_id": outbox_id})
         conn.execute("UPDATE outbox SET job_id = ? WHERE id = ?", [job_id, outbox_id])
     return job_id

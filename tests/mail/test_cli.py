@@ -65,6 +65,7 @@ def test_queue_send_mail_and_outbox(cli, workdir, connect, make_order):
     again = sorted((workdir / "storage" / "mail").glob("*.eml"))
     assert len(again) == 3 and set(first) < set(again)
     assert all(path.read_bytes() for path in again)
+    assert [p.name for p in again if p not in first] == [f"{row['id']:06d}-order-confirmation-resend1.eml"]
 
 
 def test_bad_input_gives_one_line_and_exit_2(cli, workdir, connect, make_order):

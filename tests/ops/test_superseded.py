@@ -51,7 +51,7 @@ def test_a_later_failure_with_the_same_key_is_not_superseded(opsdir, run, run_js
 
 
 def test_an_older_database_upgrades_and_marks_fixed_failures(opsdir, run, run_json):
-    """A database from before m003/m004: `migrate` adds the columns and supersedes the
+    """A database from before m003-m005: `migrate` adds the columns and supersedes the
     failures a later done job with the same key already fixed."""
     import sqlite3
 
@@ -61,7 +61,8 @@ def test_an_older_database_upgrades_and_marks_fixed_failures(opsdir, run, run_js
         ALTER TABLE jobs DROP COLUMN superseded_by;
         ALTER TABLE workers DROP COLUMN boot_id;
         ALTER TABLE workers DROP COLUMN pid_ns;
-        DELETE FROM migrations WHERE name IN ('m003_job_superseded', 'm004_worker_identity');
+        ALTER TABLE outbox DROP COLUMN resends;
+        DELETE FROM migrations WHERE name IN ('m003_job_superseded', 'm004_worker_identity', 'm005_outbox_resends');
         INSERT INTO jobs (id, name, queue, payload, status, attempts, available_at, created_at, finished_at,
                           unique_key) VALUES
             (1, 'noop', 'default', '{}', 'failed', 1, 0, 0, 1, 'photo:1'),
