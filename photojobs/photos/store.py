@@ -169,6 +169,36 @@ def queue_unqueued(app: "App", regenerate: bool = False) -> int:
     return result.queued
 
 
+def retry_photos(app: "App", photo_ids: Sequence[int]) -> dict[str, Any]:
+    """Queue the photos again by photo id (a failed one, or any to redo it), each as a new
+    job; one whose job is pending or running is skipped and said. All ids must exist."""
+    ids = list(dict.fromkeys(int(i) for i in photo_ids))
+    if not ids:
+        raise UsageError("give at least one photo id")
+    result = AddResult()
+    skipped = []
+    with app.transaction() as conn:
+        marks = ",".join("?" * len(ids))
+        found = {r[0] for r in conn.execute(f"SELECT id FROM photos WHERE id IN ({marks})", ids)}
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise NotFound(f"no photo with id {missing[0]}", hint="see `photojobs photos list`")
+        live = {r[0]: r[1] for r in conn.execute(
+            f"SELECT unique_key, id FROM jobs WHERE unique_key IN ({marks}) AND status IN ('pending', 'reserved')",
+            [f"photo:{i}" for i in ids])}
+        todo = []
+        for photo_id in ids:
+            job_id = live.get(f"photo:{photo_id}")
+            if job_id is not None:
+                skipped.append({"id": photo_id, "reason": f"job {job_id} for it is pending or running already"})
+            else:
+                todo.append(photo_id)
+        if todo:
+            conn.executemany("UPDATE photos SET status = 'pending', error = NULL WHERE id = ?", [(i,) for i in todo])
+            _dispatch(app, conn, todo, result, None)
+    return {"queued": todo, "skipped": skipped}
+
+
 def mark_failed(app: "App", photo_id: int, reason: str) -> None:
     """The failure handler's write: the photo is failed, with the reason a user can read."""
     with app.transaction() as conn:
@@ -249,7 +279,22 @@ def list_photos(app: "App", album: str | None = None, status: str | None = None,
     if album is not None:
         album = find_album(app, album)
     rows = app.backend.select("photos", {"album": album, "status": status}, "id", limit)
-    return [photo_view(app.settings, r, full=False) for r in rows]
+    jobs = _last_jobs(app, [r["id"] for r in rows])
+    return [{**photo_view(app.settings, r, full=False), "last_job_id": jobs.get(r["id"], (None, None))[0],
+             "last_job_status": jobs.get(r["id"], (None, None))[1]} for r in rows]
+
+
+def _last_jobs(app: "App", photo_ids: list[int]) -> dict[int, tuple[int, str]]:
+    """Photo id -> (id, status) of its newest processing job still on record (done rows are
+    pruned after keep_done_hours)."""
+    found: dict[int, tuple[int, str]] = {}
+    for start in range(0, len(photo_ids), 500):  # SQLite caps the parameters of one statement
+        chunk = photo_ids[start:start + 500]
+        for key, job_id, status in app.backend.read(
+                f"SELECT unique_key, id, status FROM jobs WHERE unique_key IN ({','.join('?' * len(chunk))})"
+                " ORDER BY id", [f"photo:{i}" for i in chunk]):
+            found[int(key[6:])] = (job_id, status)  # ordered by id: the newest wins
+    return found
 
 
 def counts(app: "App", ids: Iterable[int] | None = None) -> dict[str, int]:

@@ -1,5 +1,6 @@
 """Albums: re-adding photos with another --album says it moved them; names match ignoring
-case; an unknown album is refused with the albums there are."""
+case; an unknown album is refused with the albums there are. `photos list` shows each
+photo's last job and `photos retry` takes photo ids."""
 
 from __future__ import annotations
 
@@ -42,3 +43,31 @@ def test_album_names_ignore_case_and_unknown_ones_name_the_albums(workdir, cli):
     assert order.returncode == 0, order.stderr
     refused = cli("orders", "create", "--email", "ada@example.com", "--album", "Birthday")
     assert refused.returncode == 2 and "(albums: 'Wedding')" in refused.stderr
+
+
+def test_photos_list_shows_the_last_job_and_retry_takes_a_photo_id(workdir, cli):
+    from photojobs.samples import write_sample_jpeg
+
+    shoot = workdir / "shoot"
+    make_sample_photos(shoot, 1, size=(60, 40))
+    (shoot / "broken.jpg").write_text("not a jpeg yet")
+    assert cli("photos", "add", str(shoot)).returncode == 0
+    assert cli("process-photos").returncode == 1
+    listed = {p["path"].rsplit("/", 1)[1]: p for p in _json(cli, "photos", "list")}
+    broken = listed["broken.jpg"]
+    assert broken["status"] == "failed" and broken["last_job_status"] == "failed"
+    failed_jobs = _json(cli, "failed", "list")
+    assert [j["id"] for j in failed_jobs] == [broken["last_job_id"]]
+    assert str(broken["last_job_id"]) in cli("photos", "list").stdout
+
+    write_sample_jpeg(shoot / "broken.jpg", (60, 40))  # fixed in place; retried by photo id
+    retried = _json(cli, "photos", "retry", str(broken["id"]))
+    assert retried == {"queued": [broken["id"]], "skipped": []}
+    again = _json(cli, "photos", "retry", str(broken["id"]))
+    assert again["queued"] == [] and "pending or running already" in again["skipped"][0]["reason"]
+    assert cli("process-photos").returncode == 0
+    now = {p["id"]: p for p in _json(cli, "photos", "list")}[broken["id"]]
+    assert now["status"] == "ready" and now["last_job_id"] > broken["last_job_id"]
+    assert _json(cli, "failed", "list") == []  # the failed job was superseded
+    missing = cli("photos", "retry", "999")
+    assert missing.returncode == 2 and "no photo with id 999" in missing.stderr
