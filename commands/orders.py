@@ -155,6 +155,7 @@ def build_archive(
 
 def cleanup_downloads(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report what would be deleted.")] = False,
+    max_time: _common.MaxTimeOption = None,
     json_out: _common.JsonOption = False,
 ) -> None:
     """Delete expired downloads' files, orphan files and stale temp files; report what was freed."""
@@ -162,14 +163,15 @@ def cleanup_downloads(
 
     with _common.open_app() as app, _common.cron_lock(app, "cleanup-downloads", "cleanup-downloads",
                                                       enabled=not dry_run):
-        report = run(app, dry_run=dry_run)
+        report = run(app, dry_run=dry_run, max_time=max_time)
     if _common.wants_json(json_out):
         _common.print_json(report)
         return
     verb = "Would free" if dry_run else "Freed"
     _common.say(f"{verb} {_human_bytes(report['freed_bytes'])}: {len(report['expired'])} expired download(s),"
                 f" {len(report['orphans'])} orphan file(s), {len(report['temp_files'])} temp file(s);"
-                f" {report['kept_files']} file(s) kept.")
+                f" {report['kept_files']} file(s) kept."
+                + (" Stopped at --max-time: the next run goes on." if report["stopped_early"] else ""))
 
 
 def demo(

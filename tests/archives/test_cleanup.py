@@ -103,3 +103,15 @@ def test_an_expired_download_shows_expired_and_no_deleted_path(app, workdir, mix
     assert shown["status"] == "expired" and shown["path"] is None
     human = cli("downloads", "show", str(mix["old"]["id"])).stdout
     assert "order-" not in human and "expired" in human
+
+
+def test_max_time_stops_between_files_and_the_next_run_goes_on(cli, app, workdir, mix):
+    out_of_time = cleanup_downloads(app, max_time=1e-9)  # over before the first file
+    assert out_of_time["stopped_early"] is True and out_of_time["freed_bytes"] == 0
+    assert mix["files"]["orphan.zip"].exists()
+    done = cli("cleanup-downloads", "--max-time", "60", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["stopped_early"] is False and len(report["expired"]) == 2
+    assert not mix["files"]["orphan.zip"].exists()
+    assert cli("cleanup-downloads", "--max-time", "0").returncode == 2
