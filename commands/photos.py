@@ -1,7 +1,8 @@
-"""CLI commands: `photos add|list|show` and `process-photos`."""
+"""CLI commands: `photos add|list|show|retry` and `process-photos`."""
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, List, Optional
 
 import typer
@@ -44,6 +45,9 @@ def add(
     _common.say(f"Added {result['added']}, changed {result['changed']}, unchanged {result['unchanged']},"
                 f" skipped {result['skipped']}" + (f" ({reasons})" if reasons else "")
                 + (f"; queued {result['queued']} (batch {result['batch_id']})" if result["queued"] else ""))
+    if _common.STATE.verbose and not _common.STATE.quiet:  # plain lines: a path is never markup, never cut
+        for skipped in result["skipped_files"]:
+            sys.stdout.write(f"  skipped {skipped['path']}: {skipped['reason']}\n")
     for move in result["moved"]:
         _common.say(f"Moved {move['count']} from {move['from'] or '(no album)'} to {move['to']}")
 

@@ -71,3 +71,17 @@ def test_photos_list_shows_the_last_job_and_retry_takes_a_photo_id(workdir, cli)
     assert _json(cli, "failed", "list") == []  # the failed job was superseded
     missing = cli("photos", "retry", "999")
     assert missing.returncode == 2 and "no photo with id 999" in missing.stderr
+
+
+def test_photos_add_verbose_lists_the_skipped_files(workdir, cli):
+    shoot = workdir / "shoot"
+    make_sample_photos(shoot, 1, size=(60, 40))
+    (shoot / "notes [draft].txt").write_text("hi")
+    (shoot / "raw.cr2").write_bytes(b"raw")
+    quiet = cli("photos", "add", str(shoot))
+    assert "skipped 2" in quiet.stdout and "notes [draft].txt" not in quiet.stdout
+    (shoot / "second.txt").write_text("hi")
+    verbose = cli("-v", "photos", "add", str(shoot))
+    listed = [line.strip() for line in verbose.stdout.splitlines() if line.startswith("  skipped ")]
+    assert len(listed) == 3
+    assert any(line.startswith(f"skipped {shoot / 'notes [draft].txt'}: ") for line in listed), listed
