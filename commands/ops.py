@@ -158,8 +158,9 @@ def _status_view(data: dict) -> Any:
                          no_wrap=column in ("queue", "host"))
         return t
 
-    queues = new_table(f"Queues at {data['at']}", ["queue", "ready", "later", "run", "failed", "oldest",
-                                                    "done/h", "fail/h", "mean", "p95"])
+    # The words of --json and README: pending (ready now), delayed, reserved (running), failed.
+    queues = new_table(f"Queues at {data['at']}", ["queue", "pending", "delayed", "reserved", "failed", "oldest",
+                                                    "done/h", "failed/h", "mean", "p95"])
     for name, q in data["queues"].items():
         label = escape(name) + (" [yellow](paused)[/yellow]" if q["paused"] else "")
         queues.add_row(label, str(q["pending"]), str(q["delayed"]), str(q["reserved"]),
@@ -181,7 +182,7 @@ def status(
     watch: Annotated[bool, typer.Option("--watch", help="Refresh in place until Ctrl-C.")] = False,
     interval: Annotated[float, typer.Option("--interval", min=0.1, help="Seconds between refreshes with --watch.")] = 1.0,
 ) -> None:
-    """Queue depth, oldest wait, running, failed, throughput and run times; live workers."""
+    """Queue depth (pending, delayed, reserved, failed), oldest wait, throughput and run times; workers."""
     from photojobs.errors import UsageError
 
     as_json = _common.wants_json(json_out)
@@ -195,7 +196,8 @@ def status(
             else:
                 from rich.console import Console
 
-                Console(highlight=False).print(_status_view(data))
+                # Piped (a cron mail, a file): the full table, never cut to 80 columns.
+                Console(highlight=False, width=None if sys.stdout.isatty() else 160).print(_status_view(data))
             return
         _watch(app, interval)
 
@@ -300,7 +302,7 @@ def batch_list(
         return
     for row in rows:
         row["progress"] = f"{row['progress'] * 100:.0f}%"
-    _common.table(rows, ["id", "name", "total", "pending", "running", "done", "failed", "progress",
+    _common.table(rows, ["id", "name", "total", "pending", "reserved", "done", "failed", "progress",
                                    "created_at"], empty="No batches.")
 
 
