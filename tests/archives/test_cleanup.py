@@ -3,6 +3,7 @@
 import json
 import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -115,3 +116,18 @@ def test_max_time_stops_between_files_and_the_next_run_goes_on(cli, app, workdir
     assert report["stopped_early"] is False and len(report["expired"]) == 2
     assert not mix["files"]["orphan.zip"].exists()
     assert cli("cleanup-downloads", "--max-time", "0").returncode == 2
+
+
+def test_a_link_is_servable_only_while_ready_unexpired_and_on_disk(app, mix):
+    from photojobs.archives.downloads import servable_download
+
+    def token(name):
+        return app.backend.read("SELECT token FROM downloads WHERE id = ?", [mix[name]["id"]])[0][0]
+
+    live = servable_download(app, token("live"))
+    assert live is not None and live == Path(show_download(app, mix["live"]["id"])["path"])
+    for name in ("old", "pending", "failed"):  # expired (file still there for "old"), or never built
+        assert servable_download(app, token(name)) is None, name
+    assert servable_download(app, "no-such-token-at-all") is None and servable_download(app, "") is None
+    live.unlink()
+    assert servable_download(app, token("live")) is None
