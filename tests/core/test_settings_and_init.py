@@ -7,6 +7,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -122,3 +123,20 @@ def test_the_config_init_writes_documents_every_table_with_examples_that_load(tm
     thumbs = thumbnail_settings(settings.section("thumbnails"))
     assert [(c.name, c.width) for c in thumbs.conversions] == [("thumb", 320), ("web", 2048)]
     assert default_expires_days(settings) == 7 and default_conversion(settings) == "web"
+
+
+def test_the_readme_settings_example_loads(tmp_path):
+    import re
+
+    from photojobs.archives.downloads import default_conversion
+    from photojobs.mail.config import mail_config
+    from photojobs.photos.thumbnails import thumbnail_settings
+    from photojobs.settings import load
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    [example] = [b for b in re.findall(r"```toml\n(.*?)```", readme, re.S) if "[downloads]" in b]
+    (tmp_path / "photojobs.toml").write_text(example)
+    settings = load(config=tmp_path / "photojobs.toml")
+    assert mail_config(settings, env={}).transport == "smtp"
+    assert len(thumbnail_settings(settings.section("thumbnails")).conversions) == 2
+    assert default_conversion(settings) == "web"
