@@ -17,8 +17,6 @@ if TYPE_CHECKING:
     from .app import App
     from .backend import Job
 
-START_SLACK = 2.0  # seconds: a worker registers just after its process started
-
 
 @functools.lru_cache(maxsize=1)
 def identity() -> tuple[str, str | None, str | None]:
@@ -41,43 +39,42 @@ def same_host(row: Mapping[str, Any]) -> bool:
         host, boot_id, pid_ns)
 
 
-def _process_start(pid: int) -> tuple[str, float] | None:
-    """(state letter, start time as Unix time) of a process from /proc, None if it is gone."""
+def process_start(pid: int) -> tuple[str, int] | None:
+    """(state letter, start time in clock ticks since boot) of a process, None if it is
+    gone. Ticks since boot, not wall time: a clock step cannot make a process look new."""
     try:
         with open(f"/proc/{pid}/stat") as fh:
             stat = fh.read()
-        with open("/proc/stat") as fh:
-            boot_time = next(float(line.split()[1]) for line in fh if line.startswith("btime "))
-    except (OSError, StopIteration, ValueError):
+    except OSError:
         return None
     fields = stat[stat.rindex(")") + 2:].split()  # after "pid (name) ": the name may hold spaces
-    return fields[0], boot_time + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    return fields[0], int(fields[19])
 
 
-def pid_gone(pid: int, started_at: float) -> bool:
-    """Whether the worker process `pid` (registered at `started_at`) no longer runs here:
-    no such process, a zombie, or a newer process that reuses its pid."""
+def pid_gone(pid: int, start_ticks: int | None) -> bool:
+    """Whether the worker process `pid` (started at `start_ticks`, if recorded) no longer
+    runs here: no such process, a zombie, or another process that reuses its pid."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return True
     except PermissionError:
         pass  # exists, owned by someone else
-    found = _process_start(pid)
+    found = process_start(pid)
     if found is None:
         return not os.path.exists(f"/proc/{pid}")
     state, started = found
-    return state in ("Z", "X") or started > started_at + START_SLACK
+    return state in ("Z", "X") or (start_ticks is not None and started != start_ticks)
 
 
 def is_dead(row: Mapping[str, Any]) -> bool:
     """A workers row whose process is certainly gone: same host, pid gone."""
-    return same_host(row) and row["pid"] is not None and pid_gone(int(row["pid"]), row["started_at"] or 0.0)
+    return same_host(row) and row["pid"] is not None and pid_gone(int(row["pid"]), row["pid_start"])
 
 
 def dead_workers(app: "App") -> list[Mapping[str, Any]]:
     """The workers rows of this host whose process is gone."""
-    rows = app.backend.read("SELECT id, host, pid, boot_id, pid_ns, started_at FROM workers")
+    rows = app.backend.read("SELECT id, host, pid, boot_id, pid_ns, pid_start FROM workers")
     return [row for row in rows if is_dead(row)]
 
 

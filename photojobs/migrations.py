@@ -117,6 +117,7 @@ def m004_worker_identity(db: "sqlite_utils.Database") -> None:
     _run(db, [
         "ALTER TABLE workers ADD COLUMN boot_id TEXT",
         "ALTER TABLE workers ADD COLUMN pid_ns TEXT",
+        "ALTER TABLE workers ADD COLUMN pid_start INTEGER",  # clock ticks since boot: a reused pid differs
     ])
 
 

@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 
 from .backend import SqliteBackend
 from .errors import JobTimeout, UsageError, WorkerLost
-from .liveness import identity, rescue_dead_workers
+from .liveness import identity, process_start, rescue_dead_workers
 from .settings import Settings
 from .worker_child import RECYCLE, Slot, child_main
 
@@ -300,11 +300,12 @@ class Worker:
 
     def _register(self, backend: SqliteBackend) -> None:
         host, boot_id, pid_ns = identity()
+        started = process_start(os.getpid())
         with backend.transaction() as conn:
             conn.execute("INSERT OR REPLACE INTO workers (id, host, pid, queues, concurrency, started_at,"
-                         " heartbeat_at, boot_id, pid_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         [self.id, host, os.getpid(), ",".join(self.options.queues),
-                          self.options.concurrency, time.time(), time.time(), boot_id, pid_ns])
+                         " heartbeat_at, boot_id, pid_ns, pid_start) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         [self.id, host, os.getpid(), ",".join(self.options.queues), self.options.concurrency,
+                          time.time(), time.time(), boot_id, pid_ns, started[1] if started else None])
 
     def _heartbeat(self, backend: SqliteBackend) -> None:
         current = [c.slot.current()[0] for c in self.children if c.process.exitcode is None]

@@ -78,13 +78,14 @@ def test_elsewhere_or_unsure_the_lease_decides(run, run_json, ops_app, opsdir):
 
 
 def test_a_reused_pid_or_a_zombie_is_not_the_worker():
-    from photojobs.liveness import pid_gone
+    from photojobs.liveness import pid_gone, process_start
 
-    assert not pid_gone(os.getpid(), time.time())  # this process, registered after it started
-    assert pid_gone(os.getpid(), time.time() - 3600)  # a worker from an hour ago: the pid was reused
+    started = process_start(os.getpid())[1]
+    assert not pid_gone(os.getpid(), started)  # this process, as it registered
+    assert not pid_gone(os.getpid(), None)  # an older row without its start: the pid decides
+    assert pid_gone(os.getpid(), started - 100)  # another process started earlier had this pid
     zombie = subprocess.Popen(["true"])
-    wait_for(lambda: open(f"/proc/{zombie.pid}/stat").read().split(") ")[1].startswith("Z"),
-             message="the child to exit")
-    assert pid_gone(zombie.pid, time.time())
+    wait_for(lambda: process_start(zombie.pid)[0] == "Z", message="the child to exit")
+    assert pid_gone(zombie.pid, None)
     zombie.wait()
-    assert pid_gone(zombie.pid, time.time())
+    assert pid_gone(zombie.pid, None)

@@ -61,6 +61,7 @@ def test_an_older_database_upgrades_and_marks_fixed_failures(opsdir, run, run_js
         ALTER TABLE jobs DROP COLUMN superseded_by;
         ALTER TABLE workers DROP COLUMN boot_id;
         ALTER TABLE workers DROP COLUMN pid_ns;
+        ALTER TABLE workers DROP COLUMN pid_start;
         ALTER TABLE outbox DROP COLUMN resends;
         DELETE FROM migrations WHERE name IN ('m003_job_superseded', 'm004_worker_identity', 'm005_outbox_resends');
         INSERT INTO jobs (id, name, queue, payload, status, attempts, available_at, created_at, finished_at,
