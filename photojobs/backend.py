@@ -215,19 +215,13 @@ class SqliteBackend:
     # -- outcomes --------------------------------------------------------------------------
 
     def complete(self, done: Iterable[tuple[int, float]], worker: str) -> None:
-        """Mark jobs done: (id, duration in seconds) pairs, all in one transaction. Older
-        failed jobs with a done job's unique key are superseded by it (the fix worked)."""
+        """Mark jobs done: (id, duration in seconds) pairs, all in one transaction."""
         now = time.time()
-        done = list(done)
         with self.transaction() as conn:
             conn.executemany(
                 "UPDATE jobs SET status = 'done', finished_at = ?, duration = ?, reserved_by = NULL,"
                 " lease_until = NULL WHERE id = ? AND reserved_by = ?",
                 [(now, duration, job_id, worker) for job_id, duration in done])
-            conn.executemany(
-                "UPDATE jobs SET superseded_by = :id WHERE status = 'failed' AND superseded_by IS NULL"
-                " AND id < :id AND unique_key = (SELECT unique_key FROM jobs WHERE id = :id AND status = 'done')",
-                [{"id": job_id} for job_id, _ in done])
 
     def _record_error(self, conn: sqlite3.Connection, job_id: int, error: AttemptError) -> None:
         conn.execute("INSERT INTO job_errors (job_id, attempt, error_class, message, traceback, at)"

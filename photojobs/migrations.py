@@ -104,6 +104,12 @@ def m003_job_superseded(db: "sqlite_utils.Database") -> None:
     _run(db, [
         "ALTER TABLE jobs ADD COLUMN superseded_by INTEGER",
         "CREATE INDEX jobs_unique_key ON jobs(unique_key) WHERE unique_key IS NOT NULL",
+        # A trigger, so every path that marks a job done supersedes (worker, sync mode, a
+        # rescue), and a job without a unique key costs only the WHEN test.
+        "CREATE TRIGGER jobs_supersede AFTER UPDATE OF status ON jobs"
+        " WHEN NEW.unique_key IS NOT NULL AND NEW.status = 'done' AND OLD.status != 'done' BEGIN"
+        " UPDATE jobs SET superseded_by = NEW.id WHERE unique_key = NEW.unique_key AND status = 'failed'"
+        " AND superseded_by IS NULL AND id < NEW.id; END",
         # Failures already fixed before the upgrade: the newest done job with the same key.
         "UPDATE jobs SET superseded_by = (SELECT max(d.id) FROM jobs d WHERE d.unique_key = jobs.unique_key"
         " AND d.status = 'done' AND d.id > jobs.id)"

@@ -57,6 +57,7 @@ def test_an_older_database_upgrades_and_marks_fixed_failures(opsdir, run, run_js
 
     conn = sqlite3.connect(opsdir / "photojobs.db", isolation_level=None)
     conn.executescript("""
+        DROP TRIGGER jobs_supersede;
         DROP INDEX jobs_unique_key;
         ALTER TABLE jobs DROP COLUMN superseded_by;
         ALTER TABLE workers DROP COLUMN boot_id;
