@@ -166,9 +166,9 @@ class JsonLinesHandler(logging.Handler):
 
 
 def format_entry(entry: dict) -> str:
-    """One readable line: time, level, event, job, duration, error."""
+    """One readable line: date and time (UTC), level, event, job, duration, error."""
     stamp = str(entry.get("time", ""))
-    clock = stamp[11:19] if len(stamp) >= 19 else stamp
+    clock = stamp[:10] + " " + stamp[11:19] + "Z" if len(stamp) >= 19 else stamp  # a log spans days
     job = entry.get("job") if isinstance(entry.get("job"), dict) else {}
     parts = [clock, f"{entry.get('level', ''):<7}", f"{entry.get('event') or entry.get('message', ''):<8}"]
     if job:

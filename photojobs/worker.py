@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 from .backend import SqliteBackend
 from .errors import JobTimeout, UsageError, WorkerLost
+from .liveness import identity, process_start, rescue_dead_workers
 from .settings import Settings
 
 if TYPE_CHECKING:  # multiprocessing and the child's code are imported when the first child is made:
@@ -283,6 +284,8 @@ class Worker:
 
             record_failure(self.app, job, None, WorkerLost("the worker holding the job stopped renewing its lease"),
                            None, tries=self._tries(job))
+        # A worker of this host whose process is gone: its jobs now, not after its lease.
+        rescue_dead_workers(self.app, self._tries)
 
     # -- signals -----------------------------------------------------------------------------
 
@@ -309,11 +312,13 @@ class Worker:
     # -- the workers table, for `status` ---------------------------------------------------------
 
     def _register(self, backend: SqliteBackend) -> None:
+        host, boot_id, pid_ns = identity()
+        started = process_start(os.getpid())
         with backend.transaction() as conn:
             conn.execute("INSERT OR REPLACE INTO workers (id, host, pid, queues, concurrency, started_at,"
-                         " heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                         [self.id, socket.gethostname(), os.getpid(), ",".join(self.options.queues),
-                          self.options.concurrency, time.time(), time.time()])
+                         " heartbeat_at, boot_id, pid_ns, pid_start) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         [self.id, host, os.getpid(), ",".join(self.options.queues), self.options.concurrency,
+                          time.time(), time.time(), boot_id, pid_ns, started[1] if started else None])
 
     def _heartbeat(self, backend: SqliteBackend) -> None:
         current = [c.slot.current()[0] for c in self.children if c.process.exitcode is None]

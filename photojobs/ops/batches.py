@@ -1,9 +1,10 @@
 """Batches: jobs dispatched together under a name (`dispatch_many(..., batch="shoot 12")`).
 
-A batch's total is what was dispatched; its jobs' rows say how many are pending, running,
+A batch's total is what was dispatched; its jobs' rows say how many are pending, reserved,
 done and failed. Rows can disappear (done rows are pruned after `keep_done_hours`, failed
 ones can be forgotten, a duplicate skipped at dispatch never had one): those are counted
 as `missing` and as finished, so progress still reaches 1.0.
+A failed job superseded by a later success with its unique key is not counted as failed.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ _SUMMARY = """
 SELECT b.id, b.name, b.total, b.created_at,
        count(j.id) AS present,
        coalesce(sum(j.status = 'pending'), 0) AS pending,
-       coalesce(sum(j.status = 'reserved'), 0) AS running,
+       coalesce(sum(j.status = 'reserved'), 0) AS reserved,
        coalesce(sum(j.status = 'done'), 0) AS done,
-       coalesce(sum(j.status = 'failed'), 0) AS failed,
+       coalesce(sum(j.status = 'failed' AND j.superseded_by IS NULL), 0) AS failed,
        max(j.finished_at) AS last_finished_at
 FROM batches b LEFT JOIN jobs j ON j.batch_id = b.id
 """
@@ -31,10 +32,10 @@ FROM batches b LEFT JOIN jobs j ON j.batch_id = b.id
 def _summary(row) -> dict:
     total = row["total"] or 0
     missing = max(0, total - row["present"])
-    unfinished = row["pending"] + row["running"]
+    unfinished = row["pending"] + row["reserved"]
     finished = max(0, total - unfinished)
     return {"id": row["id"], "name": row["name"], "total": total, "pending": row["pending"],
-            "running": row["running"], "done": row["done"], "failed": row["failed"], "missing": missing,
+            "reserved": row["reserved"], "done": row["done"], "failed": row["failed"], "missing": missing,
             "progress": round(finished / total, 4) if total else 1.0, "finished": unfinished == 0,
             "created_at": iso(row["created_at"]),
             "finished_at": iso(row["last_finished_at"]) if unfinished == 0 else None}
@@ -56,7 +57,8 @@ def show_batch(app: "App", batch_id: int, failed_limit: int = 50) -> dict:
         raise NotFound(f"no batch {batch_id}", hint="see `photojobs batch list`")
     result = _summary(rows[0])
     failed = app.backend.read("SELECT id, name, queue, attempts, finished_at, last_error FROM jobs"
-                              " WHERE batch_id = ? AND status = 'failed' ORDER BY id LIMIT ?", [batch_id, failed_limit])
+                              " WHERE batch_id = ? AND status = 'failed'"
+                              " AND superseded_by IS NULL ORDER BY id LIMIT ?", [batch_id, failed_limit])
     result["failed_jobs"] = [{"id": r["id"], "name": r["name"], "queue": r["queue"], "attempts": r["attempts"],
                               "failed_at": iso(r["finished_at"]), "error": r["last_error"]} for r in failed]
     return result

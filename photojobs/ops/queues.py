@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from .common import check_queue_name, delete_jobs, iso
+from .common import check_known_queues, check_queue_name, delete_jobs, iso
 
 if TYPE_CHECKING:
     from ..app import App
@@ -20,16 +20,16 @@ RESTART_KEY = "restart"
 
 
 def pause_queue(app: "App", queue: str) -> bool:
-    """Pause `queue`; False if it was paused already."""
-    queue = check_queue_name(queue)
+    """Pause `queue` (a known one); False if it was paused already."""
+    queue = check_known_queues(app, [check_queue_name(queue)])[0]
     with app.transaction() as conn:
         return conn.execute("INSERT OR IGNORE INTO paused_queues (queue, paused_at) VALUES (?, ?)",
                             [queue, time.time()]).rowcount > 0
 
 
 def resume_queue(app: "App", queue: str) -> bool:
-    """Resume `queue`; False if it was not paused."""
-    queue = check_queue_name(queue)
+    """Resume `queue` (a known one); False if it was not paused."""
+    queue = check_known_queues(app, [check_queue_name(queue)])[0]
     with app.transaction() as conn:
         return conn.execute("DELETE FROM paused_queues WHERE queue = ?", [queue]).rowcount > 0
 
@@ -39,16 +39,30 @@ def paused_queues(app: "App") -> dict[str, str | None]:
     return {r["queue"]: iso(r["paused_at"]) for r in app.backend.read("SELECT queue, paused_at FROM paused_queues")}
 
 
+def pending_count(app: "App", queue: str, ready_only: bool = False) -> int:
+    """The jobs of `queue` waiting to run: ready now or later, or only those ready now."""
+    sql = "SELECT count(*) FROM jobs WHERE queue = ? AND status = 'pending'"
+    if ready_only:
+        return app.backend.read(sql + " AND available_at <= ?", [queue, time.time()])[0][0]
+    return app.backend.read(sql, [queue])[0][0]
+
+
+def paused_backlog(app: "App", queue: str) -> int | None:
+    """None if `queue` is not paused, else how many of its jobs wait."""
+    if not app.backend.read("SELECT 1 FROM paused_queues WHERE queue = ?", [queue]):
+        return None
+    return pending_count(app, queue)
+
+
 def count_clearable(app: "App", queue: str) -> int:
     """How many jobs `clear_queue` would delete: the pending (ready or delayed) jobs of `queue`."""
-    queue = check_queue_name(queue)
-    return app.backend.read("SELECT count(*) FROM jobs WHERE queue = ? AND status = 'pending'", [queue])[0][0]
+    return pending_count(app, check_known_queues(app, [check_queue_name(queue)])[0])
 
 
 def clear_queue(app: "App", queue: str) -> int:
     """Delete the pending jobs (ready and delayed) of `queue`; running jobs finish, failed
     jobs stay in the failed table. Returns how many were deleted."""
-    queue = check_queue_name(queue)
+    queue = check_known_queues(app, [check_queue_name(queue)])[0]
     with app.transaction() as conn:
         return delete_jobs(conn, "queue = ? AND status = 'pending'", [queue])
 
