@@ -90,7 +90,9 @@ def start_context():
     safe there; slower to start, which matters only when children are replaced often."""
     if sys.platform.startswith("linux"):
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["photojobs.worker_child", "photojobs.jobs"])
+        # __main__ too (the `photojobs` script, a web app's): imported once in the server,
+        # not again in every child.
+        ctx.set_forkserver_preload(["__main__", "photojobs.worker_child", "photojobs.jobs"])
         return ctx
     return multiprocessing.get_context("spawn")
 

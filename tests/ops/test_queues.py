@@ -87,7 +87,7 @@ def test_clear_asks_unless_yes_and_keeps_running_and_failed(run, ops_app, opsdir
 
 
 def test_restart_makes_a_running_worker_finish_its_job_and_exit_0(start, run, ops_app, opsdir):
-    set_top(opsdir, "lease = 1.5")  # heartbeat (and restart check) every 0.5 s
+    set_top(opsdir, "lease = 5")  # heartbeat every 1.7 s (the restart check runs every second)
     marker = opsdir / "sleeping"
     job_id = ops_app.dispatch("sleepy", {"seconds": 3, "marker": str(marker)})
     ops_app.dispatch("noop")  # still pending when the worker stops: left for the next worker
@@ -108,6 +108,7 @@ def test_restart_makes_a_running_worker_finish_its_job_and_exit_0(start, run, op
     wait_for(lambda: db_rows(opsdir, "SELECT 1 FROM workers WHERE heartbeat_at > ?", [started + 1.0]),
              message="two heartbeats of the new worker")
     assert fresh.poll() is None
-    assert db_rows(opsdir, "SELECT status FROM jobs WHERE name = 'noop'")[0][0] == "done"
+    wait_for(lambda: db_rows(opsdir, "SELECT status FROM jobs WHERE name = 'noop'")[0][0] == "done",
+             message="the new worker to run the job")
     fresh.send_signal(signal.SIGTERM)
     assert fresh.wait(timeout=15) == 0
