@@ -88,14 +88,14 @@ class Workspace:
             raise RuntimeError(f"photojobs {' '.join(args)}: {result.stderr.strip()}")
         return result
 
-    def queue(self, count: int, rng: random.Random) -> None:
-        """Mixed jobs: mostly instant, some slow, a tenth failing once."""
+    def queue(self, count: int, rng: random.Random, slow: float = 0.2) -> None:
+        """Mixed jobs: instant, or (a share `slow` of them) 0.05-0.3 s; a tenth failing once."""
         sys.path.insert(0, str(self.folder))
         import photojobs
 
         app = photojobs.connect(self.folder / "photojobs.toml")
         try:
-            items = [("chaos_run", {"n": n, "seconds": rng.choice([0.0] * 8 + [0.05, 0.3]),
+            items = [("chaos_run", {"n": n, "seconds": rng.choice([0.05, 0.3]) if rng.random() < slow else 0.0,
                                     "fail_first": rng.random() < 0.1, "log": str(self.runs)})
                      for n in range(count)]
             for start in range(0, count, 5000):
@@ -156,6 +156,15 @@ class Workspace:
         conn = sqlite3.connect(self.db, timeout=60)
         try:
             return dict(conn.execute("SELECT status, count(*) FROM jobs GROUP BY status").fetchall())
+        finally:
+            conn.close()
+
+    def held_by(self, proc: subprocess.Popen) -> int:
+        """Jobs reserved by a worker (its tokens are host:pid:...)."""
+        conn = sqlite3.connect(self.db, timeout=60)
+        try:
+            return conn.execute("SELECT count(*) FROM jobs WHERE status = 'reserved' AND reserved_by LIKE ?",
+                                [f"%:{proc.pid}:%"]).fetchone()[0]
         finally:
             conn.close()
 
@@ -238,7 +247,7 @@ def _drain(ws: Workspace, total: int, limit: float, during: Callable[[], None] |
 def kill_storm(base: Path, quick: bool, jobs: int | None = None) -> dict:
     """4 workers; kill -9 of a random supervisor or child every 0.5-2 s, with restarts."""
     rng = random.Random(7)
-    total = jobs or (3000 if quick else 20000)
+    total = jobs or (1500 if quick else 20000)
     ws = Workspace(base / "kill_storm")
     ws.queue(total, rng)
     started = time.monotonic()
@@ -270,21 +279,24 @@ def stop_past_lease(base: Path, quick: bool) -> dict:
     rng = random.Random(11)
     total = 400 if quick else 3000
     ws = Workspace(base / "stop_past_lease")
-    ws.queue(total, rng)
+    ws.queue(total, rng, slow=0.5)
     started = time.monotonic()
     for slot in range(4):
         ws.start(slot)
-    time.sleep(1.0)
     victim = ws.workers[0]
     assert victim is not None
+    deadline = time.monotonic() + 30
+    while not ws.held_by(victim) and time.monotonic() < deadline:
+        time.sleep(0.05)
     os.killpg(victim.pid, signal.SIGSTOP)
+    held = ws.held_by(victim)
     ws.failed_groups.add(victim.pid)  # a lease lost while stopped explains a second run
     time.sleep(5 + 4)  # past the lease, and past a rescue by the others
     os.killpg(victim.pid, signal.SIGCONT)
     drained = _drain(ws, total, 120 if quick else 600)
     ws.stop_all()
     return ws.report("stop_past_lease", total, time.monotonic() - started, drained=drained,
-                     stopped_survived=victim.returncode == 0)
+                     stopped_holding=held, stopped_exit=victim.returncode)
 
 
 HOLD_LOCK = ("import sqlite3, sys, time\n"

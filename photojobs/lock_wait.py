@@ -18,10 +18,11 @@ log = logging.getLogger("photojobs.worker")
 
 class LockWaiter:
     """`on_lock_wait` for a backend: a warning once the wait passes `lock_budget`, then
-    every `lock_budget` seconds, naming the holder when the system says; `tend()` runs
-    between tries (the supervisor enforces timeouts and signals meanwhile)."""
+    every `lock_budget` seconds, naming the holder when the system says; `tend(waited)` runs
+    between tries (the supervisor enforces timeouts and signals meanwhile; it may raise to
+    stop waiting)."""
 
-    def __init__(self, db_path: Path, budget: float, who: str, tend: Callable[[], None] | None = None):
+    def __init__(self, db_path: Path, budget: float, who: str, tend: Callable[[float], None] | None = None):
         self.db_path, self.budget, self.who, self.tend = db_path, budget, who, tend
         self._next_log = budget
 
@@ -36,4 +37,4 @@ class LockWaiter:
                 "error": f"{self.who} has waited {waited:.0f}s (past lock_budget) for the write lock"
                          + (f" held by {holder}" if holder else "") + "; it keeps waiting"})
         if self.tend is not None:
-            self.tend()
+            self.tend(waited)

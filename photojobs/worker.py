@@ -138,7 +138,7 @@ class Worker:
         backend = SqliteBackend(self.settings)
         if self.options.wait_for_lock:
             backend.on_lock_wait = LockWaiter(self.settings.db_path, self.settings.lock_budget,
-                                              f"the worker {self.id}", tend=self._tend)
+                                              f"the worker {self.id}", tend=self._tend_while_waiting)
         self.app = App(self.settings, backend)
         try:
             self._rescue(backend)
@@ -151,6 +151,7 @@ class Worker:
                     self._spawn(index)
                 self._supervise(backend, started)
             finally:
+                backend.on_lock_wait = None  # on the way out, a held lock is no reason to stay
                 self._stop_children(backend)  # first: a failing supervisor never leaves children running
                 self._restore_signals(previous)
                 self._unregister(backend)
@@ -270,6 +271,15 @@ class Worker:
         for child in self.children:
             if child.process.exitcode is None:
                 self._enforce_timeout(child)
+
+    def _tend_while_waiting(self, waited: float) -> None:
+        """Between tries for a held lock: supervise; once stopping with no child left, stop
+        waiting past lock_budget (the claim files and leases settle what is left)."""
+        self._tend()
+        if (self._stopping and waited > self.settings.lock_budget
+                and all(c.process.exitcode is not None for c in self.children)):
+            raise DatabaseLocked(f"database {self.settings.db_path} stayed locked past lock_budget while stopping",
+                                 hint="its jobs go back when their leases run out")
 
     def _kill_all(self) -> None:
         """Past the grace period, or a second signal: stop children now; the loop reaps them
