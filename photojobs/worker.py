@@ -84,17 +84,26 @@ def start_context():
     (and the CLI's) would cross into them (SQLite's locks are per process: a child forked
     with an open connection can corrupt the database).
 
-    Linux: forkserver, a clean server process (started once, with the job code imported)
-    that forks each child: a child starts in about as little time as a plain fork. Other
-    systems (macOS laptops): spawn, a fresh interpreter per child, the start method that is
-    safe there; slower to start, which matters only when children are replaced often."""
+    Linux: forkserver, a clean server process (started once per worker, with the job code
+    imported: about a second on a busy machine) that forks each child in tens of
+    milliseconds. Other systems (macOS laptops): spawn, a fresh interpreter per child, the
+    start method that is safe there (~0.6 s a child), which matters only when children are
+    replaced often. See bench/README.md (Chaos) for the figures."""
     if sys.platform.startswith("linux"):
         ctx = multiprocessing.get_context("forkserver")
-        # __main__ too (the `photojobs` script, a web app's): imported once in the server,
-        # not again in every child.
-        ctx.set_forkserver_preload(["__main__", "photojobs.worker_child", "photojobs.jobs"])
+        ctx.set_forkserver_preload((["__main__"] if _main_is_rerun() else []) + ["photojobs.worker_child",
+                                                                                 "photojobs.jobs"])
         return ctx
     return multiprocessing.get_context("spawn")
+
+
+def _main_is_rerun() -> bool:
+    """Whether each child would run the main module again: a script run by its path (the
+    `photojobs` script, a web app's) is, so the server imports it once for all of them;
+    `python -m photojobs` runs photojobs.__main__, which children skip."""
+    main = sys.modules.get("__main__")
+    name = getattr(getattr(main, "__spec__", None), "name", None) or ""
+    return bool(getattr(main, "__file__", None)) and not name.endswith("__main__")
 
 
 class Child:
