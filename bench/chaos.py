@@ -36,6 +36,12 @@ import time
 from pathlib import Path
 from typing import Callable
 
+BENCH = Path(__file__).resolve().parent
+# bench/queue.py would shadow the standard library's queue (multiprocessing needs it): keep
+# this folder off the path, here and in any process that copies this one's path.
+if sys.path and Path(sys.path[0] or ".").resolve() == BENCH:
+    del sys.path[0]
+
 CHAOS_JOBS = '''
 import os, time
 from photojobs import job
@@ -369,13 +375,15 @@ def disk_full(base: Path, quick: bool) -> dict:
 
 
 SCENARIOS: list[Callable[[Path, bool], dict]] = [kill_storm, stop_past_lease, lock_held, disk_full]
+sys.path.insert(0, str(BENCH))
 try:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     from chaos_effects import SCENARIOS as EFFECTS  # another part of the suite, if present
 
     SCENARIOS = SCENARIOS + list(EFFECTS)
 except ImportError:
     pass
+finally:
+    sys.path.remove(str(BENCH))
 
 
 def main() -> int:
