@@ -183,7 +183,7 @@ def drain(queue: str, *, limit: int | None, loop: bool, concurrency: int = 1, no
     from photojobs.worker import WorkerOptions
 
     options = WorkerOptions(queues=[queue], concurrency=concurrency, max_jobs=limit, stop_when_empty=not loop,
-                            max_time=max_time)
+                            max_time=max_time, wait_for_lock=loop)
     command = DRAIN_COMMANDS.get(queue, f"drain-{queue}")
     with open_app() as app, cron_lock(app, command, command, enabled=not loop):
         waiting = paused_backlog(app, queue)

@@ -82,20 +82,23 @@ def rescue_dead_workers(app: "App", tries_of: Callable[["Job"], int]) -> int:
     """Take back at once the jobs of this host's dead workers (each counts an attempt, as
     a lost lease does) and forget their rows. Returns how many jobs."""
     from .backend import JOB_COLUMNS, Job
+    from .claims import settle
     from .errors import WorkerLost
-    from .runner import record_failure
 
     rescued = 0
     for row in dead_workers(app):
         prefix = row["id"] + "/"  # a worker's processes hold jobs as "<worker id>/<slot>.<n>"
         held = app.backend.read(f"SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'reserved'"
                                 " AND substr(reserved_by, 1, ?) = ?", [len(prefix), prefix])
+        by_token: dict[str, list[Job]] = {}
         for job_row in held:
-            job = Job.from_row(job_row)
+            by_token.setdefault(job_row["reserved_by"], []).append(Job.from_row(job_row))
+        for token, jobs in by_token.items():
+            # As their holder, by the claim file: finished jobs done, the running one charged,
+            # unstarted ones given back; a row changed since we read it (a finish) is left alone.
             error = WorkerLost(f"the worker holding the job died (pid {row['pid']} is gone)")
-            # As its holder: a row changed since we read it (a finish) is left alone.
-            record_failure(app, job, job_row["reserved_by"], error, None, tries=tries_of(job))
-            rescued += 1
+            settle(app, token, jobs, error, expired=False, tries_of=tries_of)
+            rescued += len(jobs)
         with app.backend.transaction() as conn:
             conn.execute("DELETE FROM workers WHERE id = ?", [row["id"]])
     return rescued

@@ -30,7 +30,7 @@ storage = {storage!r}
 
 # [thumbnails]
 # format = "jpeg"           # or "webp"
-# quality = 82
+# quality = 85
 # colour = "keep"           # or "srgb"
 # [thumbnails.thumb]        # one table per conversion replaces the defaults
 # size = 320                #   (thumb 320, preview 1024, web 2048: the long side in pixels)

@@ -27,7 +27,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError, UsageError
+from ..errors import UsageError
+from ..settings import check_number
 from .downloads import downloads_folder
 from .zipwriter import TEMP_SUFFIX
 
@@ -39,9 +40,7 @@ DEFAULT_GRACE_SECONDS = 3600.0
 
 def grace_seconds(app: "App") -> float:
     value = app.settings.section("downloads").get("grace_seconds", DEFAULT_GRACE_SECONDS)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ConfigError(f"[downloads] grace_seconds must be a number of seconds, not {value!r}")
-    return float(value)
+    return check_number(value, "grace_seconds", "[downloads]")
 
 
 def _inside(path: Path, folder: Path) -> bool:

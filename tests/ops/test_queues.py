@@ -90,7 +90,7 @@ def test_clear_asks_unless_yes_and_keeps_running_and_failed(run, ops_app, opsdir
 
 
 def test_restart_makes_a_running_worker_finish_its_job_and_exit_0(start, run, ops_app, opsdir):
-    set_top(opsdir, "lease = 1.5")  # heartbeat (and restart check) every 0.5 s
+    set_top(opsdir, "lease = 5")  # heartbeat every 1.7 s (the restart check runs every second)
     marker = opsdir / "sleeping"
     job_id = ops_app.dispatch("sleepy", {"seconds": 3, "marker": str(marker)})
     ops_app.dispatch("noop")  # still pending when the worker stops: left for the next worker
