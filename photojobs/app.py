@@ -52,6 +52,11 @@ class JobContext:
     def storage(self) -> Path:
         return self.app.settings.storage_path
 
+    def holds_lease(self) -> bool:
+        """Whether this attempt still holds its job. Call it inside the transaction that
+        makes the job's result visible: False means another attempt owns the job now."""
+        return self.job.worker is None or self.app.backend.holds(self.job.id, self.job.worker)
+
 
 class App:
     """Dispatches jobs and runs workers. Safe to share between a web app's threads: each

@@ -51,6 +51,7 @@ class Job:
     timeout: float | None
     unique_key: str | None = None
     batch_id: int | None = None
+    worker: str | None = None  # the token that reserved it: the attempt's fence
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> "Job":
@@ -59,7 +60,7 @@ class Job:
         except (TypeError, ValueError):
             payload = row["payload"]  # refused as invalid by the worker, without retry
         return cls(row["id"], row["name"], row["queue"], payload, row["attempts"], row["tries"],
-                   row["timeout"], row["unique_key"], row["batch_id"])
+                   row["timeout"], row["unique_key"], row["batch_id"], row["reserved_by"])
 
 
 @dataclasses.dataclass
@@ -250,6 +251,11 @@ class SqliteBackend:
                          " lease_until = NULL, duration = ?, last_error = ? WHERE id = ?",
                          [time.time(), duration, _summary(error), job_id])
         return True
+
+    def holds(self, job_id: int, worker: str) -> bool:
+        """Whether `worker` still holds job `job_id`. Asked inside the transaction that makes
+        an attempt's result visible, so a worker that lost its lease cannot apply it."""
+        return self._held(self.conn, job_id, worker)
 
     @staticmethod
     def _held(conn: sqlite3.Connection, job_id: int, worker: str | None) -> bool:

@@ -93,3 +93,7 @@ class JobTimeout(JobControl):
 
 class WorkerLost(JobControl):
     """The worker process running the job died."""
+
+
+class LeaseLost(JobControl):
+    """This worker lost its lease on the job (stopped or cut off too long): its result was discarded."""

@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import errno
 import hashlib
+import io
 import os
 import stat
 from pathlib import Path
@@ -56,9 +57,51 @@ def display_path(path: str | bytes | os.PathLike) -> str:
     return raw.decode("utf-8", "backslashreplace")
 
 
+class NotRegularFile(OSError):
+    """A photo's path names something other than a regular file (a symlink, a FIFO, a folder)."""
+
+
+def open_regular(path: str | bytes | os.PathLike) -> int:
+    """Open `path` for reading without following a symlink and only if it is a regular file;
+    returns the descriptor. O_NONBLOCK keeps a FIFO swapped in from blocking the open; the
+    type is checked on the opened descriptor (fstat), so a swap after the check cannot win."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP or (exc.errno == errno.EMLINK and os.path.islink(path)):  # EMLINK: FreeBSD
+            raise NotRegularFile(errno.ELOOP, "is a symlink, not followed", os.fsdecode(path)) from None
+        raise
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = ("is a FIFO" if stat.S_ISFIFO(info.st_mode) else "is a folder" if stat.S_ISDIR(info.st_mode)
+                    else "is not a regular file")
+            raise NotRegularFile(errno.EINVAL, kind, os.fsdecode(path))
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def open_regular_file(path: str | bytes | os.PathLike) -> io.BufferedReader:
+    """`open_regular` as a binary file object."""
+    return os.fdopen(open_regular(path), "rb")
+
+
+def unchanged_since_recorded(info: os.stat_result, size_bytes: int | None, mtime_ns: int | None) -> bool:
+    """Whether a file's stat matches the size and mtime recorded when it was processed
+    (not its inode: that differs between the hosts that mount one library)."""
+    return (info.st_size, info.st_mtime_ns) == (size_bytes, mtime_ns)
+
+
 def io_failure(exc: OSError, path: str | bytes | os.PathLike) -> Exception:
     """PermanentFailure or RetryLater for an OSError met while reading `path`."""
     where = display_path(path)
+    if isinstance(exc, NotRegularFile):
+        return PermanentFailure(f"cannot read {where}: it {exc.strerror}")
     if isinstance(exc, FileNotFoundError) or exc.errno == errno.ENOENT:
         return PermanentFailure(f"source file is missing: {where}")
     if exc.errno in _PERMANENT_ERRNOS:
@@ -99,10 +142,8 @@ def read_facts(path: str | bytes | os.PathLike) -> FileFacts:
     I/O error that may pass.
     """
     with classified_io(path):
-        with open(path, "rb") as f:
+        with open_regular_file(path) as f:
             st = os.fstat(f.fileno())
-            if not stat.S_ISREG(st.st_mode):
-                raise PermanentFailure(f"not a regular file: {display_path(path)}")
             if st.st_size == 0:
                 raise PermanentFailure(f"empty file (0 bytes): {display_path(path)}")
             if st.st_size <= IN_MEMORY_LIMIT:
