@@ -175,28 +175,54 @@ def write_atomically(path: Path, data: bytes, mode: int = 0o644) -> None:
 def write_files_atomically(files: dict[Path, bytes], mode: int = 0o644) -> None:
     """`write_atomically` for several files: each written to a temp file in its folder and
     fsynced, then all renamed, then each folder fsynced once. A failure leaves no temp file."""
-    import tempfile
+    staged = StagedFiles.write(files, mode)
+    staged.install()
 
-    temps: list[tuple[str, Path]] = []
-    try:
-        for path, data in files.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            temps.append((tmp, path))
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, mode)
-        for tmp, path in temps:
-            os.replace(tmp, path)
-    except BaseException:
-        for tmp, _ in temps:
+
+@dataclasses.dataclass
+class StagedFiles:
+    """Files written to temp names (fsynced) and not yet renamed into place: a job renames
+    them only in the transaction that checks it still holds its lease (`install`), and
+    otherwise removes them (`discard`), so a stale attempt never replaces a newer one's."""
+
+    temps: list[tuple[str, Path]]
+
+    @classmethod
+    def write(cls, files: dict[Path, bytes], mode: int = 0o644) -> "StagedFiles":
+        import tempfile
+
+        staged = cls([])
+        try:
+            for path, data in files.items():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+                staged.temps.append((tmp, path))
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.chmod(tmp, mode)
+        except BaseException:
+            staged.discard()
+            raise
+        return staged
+
+    def install(self) -> None:
+        try:
+            for tmp, path in self.temps:
+                os.replace(tmp, path)
+        except BaseException:
+            self.discard()
+            raise
+        folders = {path.parent for _, path in self.temps}
+        self.temps = []
+        for folder in folders:
+            fsync_dir(folder)
+
+    def discard(self) -> None:
+        for tmp, _ in self.temps:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-        raise
-    for folder in {path.parent for path in files}:
-        fsync_dir(folder)
 
 
 def fsync_dir(folder: Path) -> None:
