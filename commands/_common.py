@@ -63,8 +63,10 @@ def settings(**flags: Any) -> Settings:
 def open_app(**flags: Any):
     from photojobs.app import App
     from photojobs.logs import configure_cli
+    from photojobs.setup import check_storage_root
 
     resolved = settings(**flags)
+    check_storage_root(resolved)
     configure_cli(resolved, verbose=STATE.verbose, quiet=STATE.quiet)  # JSON-lines file + console
     return App(resolved)
 

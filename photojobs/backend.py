@@ -97,12 +97,13 @@ class SqliteBackend:
             self._depth = 1
             try:
                 yield self.conn
+                self._depth = 0
+                self.conn.execute("COMMIT")
             except BaseException:
                 self._depth = 0
-                self.conn.execute("ROLLBACK")
+                if self.conn.in_transaction:  # SQLite may have rolled back already (a full disk)
+                    self.conn.execute("ROLLBACK")
                 raise
-            self._depth = 0
-            self.conn.execute("COMMIT")
 
     def read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with translate_errors(self.path):

@@ -49,6 +49,10 @@ class DatabaseLocked(EnvironmentProblem):
     """The database stayed locked past its busy budget."""
 
 
+class DiskFull(EnvironmentProblem):
+    """The disk is full."""
+
+
 class SchemaTooOld(EnvironmentProblem):
     """The database schema is older than this version of photojobs."""
 

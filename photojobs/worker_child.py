@@ -196,5 +196,19 @@ def child_main(settings: "Settings", options: "WorkerOptions", slot: Slot, token
     signal.signal(signal.SIGTERM, lambda *_: slot.request_stop())
     signal.signal(signal.SIGINT, lambda *_: slot.request_stop())
     install_alarm()
-    code = ChildLoop(settings, options, slot, token, claimed).run()
+    try:
+        code = ChildLoop(settings, options, slot, token, claimed).run()
+    except Exception as exc:  # one line (the supervisor replaces it); the traceback only with -v
+        _report_crash(exc)
+        code = 1
     os._exit(code)
+
+
+def _report_crash(exc: Exception) -> None:
+    from . import logs
+
+    log.error("worker process stopped", extra={"event": "child_error", "error": f"{type(exc).__name__}: {exc}"})
+    if logs.VERBOSE:
+        import traceback
+
+        traceback.print_exception(exc)
