@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from ..conftest import TESTS, cli_env
+from ..conftest import cli_env, init_workspace
 
 
 def fill(folder) -> None:
@@ -37,14 +37,7 @@ def small_disk(tmp_path, monkeypatch):
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs: {done.stderr.strip()}")
     try:
-        from photojobs.setup import init
-
-        monkeypatch.chdir(mount)
-        init(config=str(mount / "photojobs.toml"))
-        with open(mount / "photojobs.toml", "a") as fh:
-            fh.write('imports = ["sample_jobs"]\n')
-        monkeypatch.syspath_prepend(str(TESTS))
-        yield mount
+        yield init_workspace(mount, monkeypatch)
     finally:
         monkeypatch.chdir(tmp_path)
         subprocess.run(["umount", "-l", str(mount)], check=False)
