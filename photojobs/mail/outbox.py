@@ -22,7 +22,7 @@ from typing import Any, Callable
 from ..errors import LeaseLost, NotFound, PermanentFailure, UsageError
 from .config import MailConfig, mail_config
 from .message import build_message, check_address, domain_of, new_message_id, parse_sender
-from .transports import DeliveryDeferred, DeliveryRefused, DeliveryUncertain, make_transport, scrub
+from .transports import DeliveryDeferred, DeliveryRefused, DeliveryUncertain, make_transport, scrub, secret_forms
 
 log = logging.getLogger("photojobs.mail")
 
@@ -77,8 +77,7 @@ class Mailer:
         return rows[0] if rows else None
 
     def secrets(self) -> list[str]:
-        password = self.config.password(self.env)
-        return [password] if password else []
+        return secret_forms(self.config.username, self.config.password(self.env))
 
 
 def _rate_delay(conn: sqlite3.Connection, rate: int, now: float) -> float:
