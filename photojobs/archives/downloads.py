@@ -206,6 +206,8 @@ def build_download(app: "App", download_id: int, progress: Callable[[int], None]
     """
     from .zipwriter import remove_temp_files, write_archive
 
+    if holds_lease is not None and not holds_lease():  # woken after the lease ran out: someone else's now
+        raise _lease_lost(download_id)
     download = _row(app, download_id)
     dest = downloads_folder(app.settings) / archive_name(download_id, download["order_id"])
     if download["status"] == "ready" and download["path"] and os.path.isfile(download["path"]):
