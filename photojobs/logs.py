@@ -268,8 +268,8 @@ def configure_cli(settings: "Settings", verbose: int = 0, quiet: bool = False) -
     for handler in logging.getLogger("photojobs").handlers:
         if isinstance(handler, ConsoleHandler):
             handler.busy_level = console_level
-        if isinstance(handler, JsonLinesHandler):
-            handler.probe()
+        if isinstance(handler, JsonLinesHandler) and settings.storage_path.is_dir():
+            handler.probe()  # never creates the storage root: a missing one is `init`'s to make
 
 
 # -- reading -------------------------------------------------------------------------------
