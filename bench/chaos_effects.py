@@ -6,7 +6,8 @@ tests/chaos/test_effects.py. Each drives the real CLI in its own workspace under
 - kill_during_photos_add: `photos add` of 1,000 files killed with SIGKILL at random
   moments, then run to the end.
 - stale_archive_attempt: a `build-archive` worker frozen (SIGSTOP of its process group)
-  mid-build past its lease while another worker builds the download, then SIGCONT.
+  while it writes the archive, past its lease, while another worker builds the download;
+  then SIGCONT. (tests/archives/test_fencing.py also freezes one before it writes.)
 
 `scenario(base, quick) -> dict` with at least "scenario", "passed" (None: could not run
 here, with "skipped") and its numbers. Pass: nothing marked ready that is not complete,
@@ -234,12 +235,17 @@ def stale_archive_attempt(base: Path, quick: bool) -> dict[str, Any]:
     downloads = base / "ws" / "storage" / "downloads"
     make_downloads(ws, base / "photos", 1, photos, padding)
     stale = ws.start("-v", "build-archive")  # -v: its "job done" lines too, were there any
-    stopped_at = None
+    writing = reserved = None
     try:
-        reserved = _wait(lambda: ws.query("SELECT id, lease_until FROM jobs WHERE status = 'reserved'"), 60)
-        if reserved:
-            os.killpg(stale.pid, signal.SIGSTOP)  # the supervisor and its child, frozen together
-            stopped_at = "mid_write" if any(p.name.endswith(".tmp") for p in downloads.iterdir()) else "before_write"
+        # Frozen while it writes the archive (a temp file exists): the supervisor and its
+        # child together, as a stopped VM would be.
+        writing = _wait(lambda: downloads.is_dir() and any(p.name.endswith(".tmp") for p in downloads.iterdir()),
+                        60, 0.002)
+        if writing:
+            os.killpg(stale.pid, signal.SIGSTOP)
+        reserved = ws.query("SELECT j.id, j.lease_until FROM jobs j, downloads d WHERE j.status = 'reserved'"
+                            " AND d.status = 'pending'")  # and not finished just before the stop
+        if writing and reserved:
             job_id, lease_until = reserved[0]
             _wait(lambda: time.time() > lease_until + 0.5, LEASE + 5, 0.1)
             fresh = ws.cli("work", "--queue", "downloads", "--max-jobs", "1", timeout=120)
@@ -250,14 +256,14 @@ def stale_archive_attempt(base: Path, quick: bool) -> dict[str, Any]:
         if stale.poll() is None:
             os.killpg(stale.pid, signal.SIGKILL)
             stale.communicate(timeout=10)
-    if not reserved:
-        return {"scenario": name, "passed": False, "error": "the build was never claimed"}
+    if not (writing and reserved):
+        return {"scenario": name, "passed": False, "error": "the build was not caught while it wrote the archive"}
     final = check_downloads(ws, downloads)
     status = ws.query("SELECT status FROM downloads")[0][0]
     zips = [p.name for p in downloads.iterdir() if p.name.endswith(".zip")]
     job = ws.query("SELECT status, attempts FROM jobs WHERE id = ?", [job_id])[0]
     integrity = ws.integrity()
-    result = {"scenario": name, "archive_bytes": photos * padding, "stopped_at": stopped_at,
+    result = {"scenario": name, "archive_bytes": photos * padding, "stopped_at": "mid_write",
               "fresh_exit_code": fresh.returncode, "ready_before_wake": between["ready"],
               "stale_discarded": "discarded" in stale_err and "lease" in stale_err,
               "stale_logged_done": bool(re.search(r" done\s+build_archive#", stale_err)), "status_at_end": status, "archives": len(zips),
