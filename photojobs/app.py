@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from .backend import Job, NewJob, SqliteBackend
-from .errors import InvalidPayload, UsageError
+from .errors import InvalidPayload
 from .registry import JobSpec, registry
 from .settings import Settings, load
+from .validation import check_json, check_options
 
 
 @dataclasses.dataclass
@@ -51,6 +52,11 @@ class JobContext:
     @property
     def storage(self) -> Path:
         return self.app.settings.storage_path
+
+    def holds_lease(self) -> bool:
+        """Whether this attempt still holds its job. Call it inside the transaction that
+        makes the job's result visible: False means another attempt owns the job now."""
+        return self.job.worker is None or self.app.backend.holds(self.job.id, self.job.worker)
 
 
 class App:
@@ -104,11 +110,10 @@ class App:
 
     def _new_job(self, item: Dispatch, batch_id: int | None, now: float) -> NewJob:
         spec = self.spec(item.name)
+        check_options(item.name, queue=item.queue, delay=item.delay, timeout=item.timeout, tries=item.tries,
+                      unique_key=item.unique_key)
+        check_json(item.name, item.payload)
         payload = spec.validate(item.payload)
-        if item.delay is not None and item.delay < 0:
-            raise UsageError(f"{item.name}: the delay must not be negative")
-        if item.tries is not None and item.tries < 1:
-            raise UsageError(f"{item.name}: tries must be at least 1")
         unique_key = item.unique_key or (spec.unique(payload) if spec.unique else None)
         return NewJob(item.name, payload, item.queue or spec.queue, now + (item.delay or 0), unique_key,
                       batch_id, item.tries, item.timeout)
@@ -172,6 +177,8 @@ def parse_payload(text: str | None) -> dict:
         value = json.loads(text)
     except ValueError as exc:
         raise InvalidPayload(f"--payload is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidPayload("--payload is nested too deeply") from None
     if not isinstance(value, dict):
         raise InvalidPayload("--payload must be a JSON object")
     return value

@@ -17,12 +17,12 @@ import json
 import logging
 import sqlite3
 import time
-from typing import Any
+from typing import Any, Callable
 
-from ..errors import NotFound, PermanentFailure, UsageError
+from ..errors import LeaseLost, NotFound, PermanentFailure, UsageError
 from .config import MailConfig, mail_config
 from .message import build_message, check_address, domain_of, new_message_id, parse_sender
-from .transports import DeliveryDeferred, DeliveryRefused, DeliveryUncertain, make_transport, scrub
+from .transports import DeliveryDeferred, DeliveryRefused, DeliveryUncertain, make_transport, scrub, secret_forms
 
 log = logging.getLogger("photojobs.mail")
 
@@ -77,8 +77,7 @@ class Mailer:
         return rows[0] if rows else None
 
     def secrets(self) -> list[str]:
-        password = self.config.password(self.env)
-        return [password] if password else []
+        return secret_forms(self.config.username, self.config.password(self.env))
 
 
 def _rate_delay(conn: sqlite3.Connection, rate: int, now: float) -> float:
@@ -123,9 +122,16 @@ def queue_mail(app: Any, template: str, to: str, *, order_id: int | None = None,
     return outbox_id
 
 
-def _set(app: Any, outbox_id: int, sql: str, params: list, when: tuple[str, ...] = ()) -> int:
+def _set(app: Any, outbox_id: int, sql: str, params: list, when: tuple[str, ...] = (),
+         holds_lease: Callable[[], bool] | None = None) -> int:
+    """Update the row (if its status is one of `when`). With `holds_lease`, only while the
+    job's attempt still holds its lease: a stale attempt's update would overwrite a newer
+    attempt's outcome, so it raises LeaseLost instead."""
     where = f" AND status IN ({','.join('?' * len(when))})" if when else ""
     with app.transaction() as conn:
+        if holds_lease is not None and not holds_lease():
+            raise LeaseLost(f"outbox row {outbox_id}: this worker lost its lease on the job; its result was"
+                            " discarded (another attempt owns the message)")
         return conn.execute(f"UPDATE outbox SET {sql} WHERE id = ?{where}", [*params, outbox_id, *when]).rowcount
 
 
@@ -152,8 +158,10 @@ def _send_key(row: Any) -> str:
     return f"{row['id']:06d}-{row['template']}" + (f"-resend{row['resends']}" if row["resends"] else "")
 
 
-def deliver(app: Any, outbox_id: int, *, mailer: Mailer | None = None, transport: Any = None) -> str:
-    """Send one outbox row, at most once. Returns 'sent', 'already sent' or 'unconfirmed'."""
+def deliver(app: Any, outbox_id: int, *, mailer: Mailer | None = None, transport: Any = None,
+            holds_lease: Callable[[], bool] | None = None) -> str:
+    """Send one outbox row, at most once. Returns 'sent', 'already sent' or 'unconfirmed'.
+    From a job, `holds_lease` fences every write to the row (and the hand-over itself)."""
     mailer = mailer or Mailer(app, transport)
     row = mailer.row(outbox_id)
     if row is None:
@@ -165,7 +173,7 @@ def deliver(app: Any, outbox_id: int, *, mailer: Mailer | None = None, transport
     if status == "sending" and not mailer.transport.idempotent:
         _set(app, outbox_id, "status = 'unconfirmed', error = ?",
              ["a previous attempt stopped while handing the message to the server; not resent"
-              " (`photojobs mail resend` sends it again)"], ("sending",))
+              " (`photojobs mail resend` sends it again)"], ("sending",), holds_lease)
         log.warning("mail may have been sent already; not resent",
                     extra={"event": "mail_unconfirmed", "outbox": outbox_id, "message_id": row["message_id"]})
         return "unconfirmed"
@@ -174,7 +182,7 @@ def deliver(app: Any, outbox_id: int, *, mailer: Mailer | None = None, transport
 
     def mark_sending() -> None:
         taken = _set(app, outbox_id, "status = 'sending', subject = ?, sent_at = ?, error = NULL",
-                     [str(msg["Subject"]), time.time()], ("pending", "failed", "sending"))
+                     [str(msg["Subject"]), time.time()], ("pending", "failed", "sending"), holds_lease)
         if taken != 1:
             raise PermanentFailure(f"outbox row {outbox_id} is being sent by someone else")
 
@@ -182,18 +190,18 @@ def deliver(app: Any, outbox_id: int, *, mailer: Mailer | None = None, transport
         result = mailer.transport.send(msg, mailer.sender_address, [row["to_addr"]], before_data=mark_sending,
                                        key=_send_key(row))
     except DeliveryUncertain as exc:
-        _set(app, outbox_id, "status = 'unconfirmed', error = ?", [str(exc)], ("sending",))
+        _set(app, outbox_id, "status = 'unconfirmed', error = ?", [str(exc)], ("sending",), holds_lease)
         log.warning("mail may have been sent; not resent", extra={"event": "mail_unconfirmed", "outbox": outbox_id})
         return "unconfirmed"
     except DeliveryDeferred as exc:
         _set(app, outbox_id, "status = 'pending', sent_at = NULL, error = ?", [str(exc)],
-             ("pending", "sending", "failed"))
+             ("pending", "sending", "failed"), holds_lease)
         raise
     except DeliveryRefused as exc:
         _set(app, outbox_id, "status = 'failed', sent_at = NULL, error = ?", [str(exc)],
-             ("pending", "sending", "failed"))
+             ("pending", "sending", "failed"), holds_lease)
         raise
-    _set(app, outbox_id, "status = 'sent', sent_at = ?, error = NULL", [time.time()])
+    _set(app, outbox_id, "status = 'sent', sent_at = ?, error = NULL", [time.time()], holds_lease=holds_lease)
     log.info("mail sent", extra={"event": "mail_sent", "outbox": outbox_id, "message_id": row["message_id"],
                                  "result": result})
     return "sent"
