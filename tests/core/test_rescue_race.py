@@ -27,3 +27,39 @@ def test_a_rescue_that_loses_the_race_to_a_renewal_takes_nothing(app):
     rows = app.backend.read("SELECT status, reserved_by, attempts FROM jobs ORDER BY id")
     assert [(r["status"], r["reserved_by"], r["attempts"]) for r in rows] == [("reserved", token, 1)] * 3
     log.close()
+
+
+def test_a_child_whose_claim_lost_its_lease_does_not_start_the_jobs_given_back(app, workdir):
+    import multiprocessing
+
+    from photojobs.worker import WorkerOptions
+    from photojobs.worker_child import ChildLoop, Slot
+
+    runs = workdir / "runs"
+    for tag in ("a", "b"):
+        app.dispatch("record", {"tag": tag, "marker_dir": str(runs)})
+    ctx = multiprocessing.get_context("spawn")
+    token = "thishost:1:abcdef/0.1"
+    loop = ChildLoop(app.settings, WorkerOptions(queues=["default"]), Slot(ctx), token, ctx.Value("q", 0))
+    jobs = loop.claim(2)
+    assert len(jobs) == 2
+    # The claim sat out a write lock held past its lease; a rescue then gave its jobs back
+    # (none had started) before the supervisor could renew.
+    loop.lease_until = 0.0
+    with app.transaction() as conn:
+        conn.execute("UPDATE jobs SET lease_until = 0 WHERE reserved_by = ?", [token])
+    settle(app, token, [job for job, _ in app.backend.expired_claims()], WorkerLost("stopped renewing"),
+           expired=True, tries_of=lambda job: 5)
+    loop.run_batch(jobs)
+    loop.flush()
+    assert not runs.exists()  # another worker may be running them now
+    assert [r["status"] for r in app.backend.read("SELECT status FROM jobs ORDER BY id")] == ["pending"] * 2
+    # A claim whose lease the supervisor renewed in time runs as usual.
+    jobs = loop.claim(2)
+    loop.lease_until = 0.0
+    app.backend.renew([token])
+    loop.run_batch(jobs)
+    loop.flush()
+    assert sorted(p.stem for p in runs.glob("*.log")) == ["a", "b"]
+    assert [r["status"] for r in app.backend.read("SELECT status FROM jobs ORDER BY id")] == ["done"] * 2
+    loop.claim_log.close()
