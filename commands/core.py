@@ -45,13 +45,8 @@ def dispatch(
     json_out: _common.JsonOption = False,
 ) -> None:
     """Queue one job."""
-    import math
-
     from photojobs.app import parse_payload
-    from photojobs.errors import UsageError
 
-    if delay is not None and not math.isfinite(delay):  # typer's min=0 lets nan through
-        raise UsageError(f"--delay must be a finite number of seconds, not {delay}")
     with _common.open_app() as app:
         job_id = app.dispatch(job, parse_payload(payload), queue=queue, delay=delay, unique_key=unique_key)
     if _common.wants_json(json_out):
