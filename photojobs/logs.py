@@ -117,15 +117,6 @@ class JsonLinesHandler(logging.Handler):
         self._close_fd()
         self._failed_until = time.monotonic() + FAILED_RETRY_SECONDS
 
-    def failed_for(self) -> float:
-        """Seconds this handler still leaves the file alone (0: it writes)."""
-        return max(0.0, self._failed_until - time.monotonic()) if self._failed_until else 0.0
-
-    def carry_failure(self, seconds: float) -> None:
-        """Start as a handler that already failed and warned (a worker's child, started afresh)."""
-        if seconds > 0:
-            self._failed_until = time.monotonic() + seconds
-
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)

@@ -297,9 +297,7 @@ def logging_setup() -> list:
     setup: list = [("level", logger.level), ("verbose", logs.VERBOSE)]
     for handler in logger.handlers:
         if isinstance(handler, JsonLinesHandler):
-            # A file the supervisor found unwritable (and warned of once) stays so in the child.
-            setup.append(("file", str(handler.path), handler.max_bytes, handler.backups, handler.level,
-                          handler.failed_for()))
+            setup.append(("file", str(handler.path), handler.max_bytes, handler.backups, handler.level))
         elif isinstance(handler, ConsoleHandler):
             setup.append(("console", handler.level, handler.busy_level))
     return setup
@@ -316,9 +314,7 @@ def restore_logging(setup: list) -> None:
         elif entry[0] == "verbose":
             logs.VERBOSE = entry[1]  # tracebacks with -v, in a child started afresh too
         elif entry[0] == "file":
-            file_handler = JsonLinesHandler(entry[1], entry[2], entry[3], level=entry[4])
-            file_handler.carry_failure(entry[5])
-            logger.addHandler(file_handler)
+            logger.addHandler(JsonLinesHandler(entry[1], entry[2], entry[3], level=entry[4]))
         elif entry[0] == "console":
             handler = ConsoleHandler(level=entry[1])
             handler.busy_level = entry[2]
