@@ -13,7 +13,8 @@ import sqlite3
 import time
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from .. import backend as _queue
+from ..backend import JOB_COLUMNS
+from ..backend import SqliteBackend as _QueueBackend
 from ..db import translate_errors
 from .base import Enqueued, Job, NewJob, Params
 from .sqlite_ops import SqliteOperations
@@ -93,7 +94,7 @@ class SqliteTransaction:
         return getattr(self.connection, name)
 
 
-class SqliteBackend(SqliteOperations, _queue.SqliteBackend):
+class SqliteBackend(SqliteOperations, _QueueBackend):
     engine = "sqlite"
 
     def __init__(self, settings: Any, conn: sqlite3.Connection | None = None) -> None:
@@ -146,7 +147,7 @@ class SqliteBackend(SqliteOperations, _queue.SqliteBackend):
         now = time.time()
         with self.transaction() as tx:
             rows = tx.execute(f"UPDATE jobs SET reserved_by = :rescuer, lease_until = :lease"
-                              f" WHERE status = 'reserved' AND lease_until < :now RETURNING {_queue.JOB_COLUMNS}",
+                              f" WHERE status = 'reserved' AND lease_until < :now RETURNING {JOB_COLUMNS}",
                               {"rescuer": rescuer, "lease": now + self.settings.lease, "now": now}).fetchall()
         return sorted((Job.from_row(r) for r in rows), key=lambda j: j.id)
 
