@@ -25,7 +25,7 @@ def env_clean(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A folder with photojobs.toml, an initialised database and storage root; the cwd."""
-    from photojobs.setup import init
+    from photojobs.install import init
 
     work = tmp_path / "work"
     work.mkdir()
