@@ -148,6 +148,19 @@ def show(value: dict, as_json: bool) -> None:
     sys.stdout.write("\n".join(lines) + "\n")
 
 
+def confirm(question: str) -> bool:
+    """Ask yes/no; with no terminal to answer on (cron, stdin at its end) refuse, exit 2."""
+    try:
+        return typer.confirm(question, default=False)
+    except typer.Abort:
+        if sys.stdin is not None and sys.stdin.isatty():
+            raise  # Ctrl-C or Ctrl-D at the prompt
+        from photojobs.errors import UsageError
+
+        sys.stdout.write("\n")
+        raise UsageError("refusing without a terminal: pass --yes") from None
+
+
 def report_error(exc: PhotojobsError) -> None:
     if STATE.verbose:
         import traceback
@@ -166,16 +179,38 @@ def drain(queue: str, *, limit: int | None, loop: bool, concurrency: int = 1, no
     The shared body of process-photos, build-archive and send-mail. `measure(app)`, if
     given, returns (completed, total) in the command's own unit (bytes, photos) for the bar.
     """
+    from photojobs.ops.queues import paused_backlog, pending_count
     from photojobs.worker import WorkerOptions
 
     options = WorkerOptions(queues=[queue], concurrency=concurrency, max_jobs=limit, stop_when_empty=not loop,
-                            max_time=max_time)
+                            max_time=max_time, wait_for_lock=loop)
     command = DRAIN_COMMANDS.get(queue, f"drain-{queue}")
     with open_app() as app, cron_lock(app, command, command, enabled=not loop):
+        waiting = paused_backlog(app, queue)
+        if waiting is not None:
+            say(f"Queue {queue} is paused: {waiting} job(s) wait; `photojobs queue resume {queue}` lets them run"
+                + (" (waiting until then)" if loop else ""))
+            if not loop:
+                raise typer.Exit(0)
         report = _run_with_progress(app, options, queue, noun, measure)
-    say(f"{noun.capitalize()}: {report.done} done, {report.failed} failed, {report.retried} to retry"
-        f" in {report.seconds:.1f}s" + (f" ({report.done / report.seconds:.1f}/s)" if report.seconds > 0.5 else ""))
+        left, ready = pending_count(app, queue), pending_count(app, queue, ready_only=True)
+    say(_drain_summary(report, noun, left if not loop else 0, ready and not loop and (
+        limit is None or report.done + report.failed + report.retried < limit) and (
+        max_time is None or report.seconds < max_time)))
     raise typer.Exit(report.exit_code)
+
+
+def _drain_summary(report: Any, noun: str, left: int, interrupted: bool) -> str:
+    """`interrupted` (ready jobs left, though no --limit or --max-time ended the run): a
+    signal such as Ctrl-C, or a `queue restart`, stopped it."""
+    rate = f" ({report.done / report.seconds:.1f}/s)" if report.seconds > 0.5 else ""
+    waiting = f"{left} left (pending, will run next time)"
+    if interrupted:
+        parts = [f"{report.done} done"] + [f"{report.failed} failed"] * bool(report.failed) + [
+            f"{report.retried} to retry"] * bool(report.retried)
+        return f"interrupted: {', '.join(parts)}, {waiting}"
+    return (f"{noun.capitalize()}: {report.done} done, {report.failed} failed, {report.retried} to retry"
+            + (f", {waiting}" if left else "") + f" in {report.seconds:.1f}s{rate}")
 
 
 MaxTimeOption = Annotated[Optional[float], typer.Option(

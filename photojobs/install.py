@@ -11,10 +11,36 @@ from .settings import CONFIG_NAME, Settings, load
 
 CONFIG_TEMPLATE = """\
 # photojobs configuration. Relative paths are relative to this file.
+# Top-level keys first: TOML puts every key after a [table] line into that table.
 db = {db!r}
 storage = {storage!r}
 # durability = "normal"   # "full": an fsync per commit, survives power loss
 # imports = ["myapp.jobs"]  # modules whose @job functions are registered too
+# base_url = "https://photos.example.com"  # download links are <base_url>/downloads/<token>;
+#                           #   your web server or app serves them (see README, Downloads)
+
+# [mail]
+# transport = "smtp"        # default "file": each message is an .eml under storage/mail/
+# from = "Studio <studio@example.com>"
+# host = "smtp.example.com"
+# port = 587
+# tls = "starttls"          # "starttls", "ssl" (implicit TLS, port 465) or "none"
+# username = "studio"       # the password comes from PHOTOJOBS_SMTP_PASSWORD, never this file
+# rate_per_minute = 0       # 0: no limit
+
+# [thumbnails]
+# format = "jpeg"           # or "webp"
+# quality = 85
+# colour = "keep"           # or "srgb"
+# [thumbnails.thumb]        # one table per conversion replaces the defaults
+# size = 320                #   (thumb 320, preview 1024, web 2048: the long side in pixels)
+# [thumbnails.web]
+# size = 2048
+
+# [downloads]
+# expires_days = 7          # how long a download link works
+# conversion = "web"        # archive this thumbnail conversion instead of the originals
+# grace_seconds = 3600      # cleanup-downloads leaves younger stray files alone
 """
 
 

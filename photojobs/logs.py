@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
+from .settings import check_number
+
 if TYPE_CHECKING:
     from .settings import Settings
 
@@ -166,9 +168,9 @@ class JsonLinesHandler(logging.Handler):
 
 
 def format_entry(entry: dict) -> str:
-    """One readable line: time, level, event, job, duration, error."""
+    """One readable line: date and time (UTC), level, event, job, duration, error."""
     stamp = str(entry.get("time", ""))
-    clock = stamp[11:19] if len(stamp) >= 19 else stamp
+    clock = stamp[:10] + " " + stamp[11:19] + "Z" if len(stamp) >= 19 else stamp  # a log spans days
     job = entry.get("job") if isinstance(entry.get("job"), dict) else {}
     parts = [clock, f"{entry.get('level', ''):<7}", f"{entry.get('event') or entry.get('message', ''):<8}"]
     if job:
@@ -220,9 +222,9 @@ def configure(settings: "Settings", console_level: int | None = logging.INFO, fi
         if isinstance(handler, (JsonLinesHandler, ConsoleHandler)):
             logger.removeHandler(handler)
             handler.close()
-    max_bytes = int(float(options.get("max_mb", DEFAULT_MAX_BYTES / 2**20)) * 2**20)
-    logger.addHandler(JsonLinesHandler(log_path(settings), max_bytes, int(options.get("backups", DEFAULT_BACKUPS)),
-                                       level=file_level))
+    max_bytes = int(check_number(options.get("max_mb", DEFAULT_MAX_BYTES / 2**20), "max_mb", "[logs]") * 2**20)
+    backups = check_number(options.get("backups", DEFAULT_BACKUPS), "backups", "[logs]", 1, 1000, whole=True)
+    logger.addHandler(JsonLinesHandler(log_path(settings), max_bytes, backups, level=file_level))
     if console_level is not None:
         logger.addHandler(ConsoleHandler(level=console_level))
 

@@ -11,6 +11,8 @@ Settings (photojobs.toml), all optional:
 
     [downloads]
     expires_days = 7        # how long a link works
+    conversion = "web"      # archive this thumbnail conversion by default (--conversion
+                            #   overrides it); without it, the original files
 """
 
 from __future__ import annotations
@@ -57,16 +59,32 @@ def default_expires_days(settings: "Settings") -> float:
     return float(value)
 
 
+def default_conversion(settings: "Settings") -> str | None:
+    """[downloads] conversion: the thumbnail conversion archived when none is given."""
+    value = settings.section("downloads").get("conversion")
+    if value is None:
+        return None
+    names = _conversion_names(settings)
+    if value not in names:
+        raise ConfigError(f"[downloads] conversion must be a thumbnail conversion ({', '.join(names)}),"
+                          f" not {value!r}")
+    return value
+
+
 def download_url(settings: "Settings", token: str) -> str:
     return f"{settings.base_url.rstrip('/')}/downloads/{token}"
+
+
+def _conversion_names(settings: "Settings") -> list[str]:
+    from ..photos.thumbnails import thumbnail_settings
+
+    return [c.name for c in thumbnail_settings(settings.section("thumbnails")).conversions]
 
 
 def _check_conversion(settings: "Settings", conversion: str | None) -> None:
     if conversion is None:
         return
-    from ..photos.thumbnails import thumbnail_settings
-
-    names = [c.name for c in thumbnail_settings(settings.section("thumbnails")).conversions]
+    names = _conversion_names(settings)
     if conversion not in names:
         raise UsageError(f"--conversion {conversion!r} is not a thumbnail conversion (known: {', '.join(names)})")
 
@@ -79,6 +97,8 @@ def create_download(app: "App", order_id: int, *, expires_days: float | None = N
     days = default_expires_days(app.settings) if expires_days is None else expires_days
     if not 0 < days <= MAX_EXPIRES_DAYS:
         raise UsageError(f"--expires-days must be more than 0 and at most {MAX_EXPIRES_DAYS}")
+    if conversion is None:
+        conversion = default_conversion(app.settings)
     _check_conversion(app.settings, conversion)
     now = time.time()
     with app.transaction() as tx:
@@ -93,17 +113,41 @@ def create_download(app: "App", order_id: int, *, expires_days: float | None = N
 
 # -- reading ---------------------------------------------------------------------------------
 
+def effective_status(row: Any, now: float) -> str:
+    """A pending or ready download past its expiry is expired, whether cleanup ran or not:
+    its link no longer works."""
+    if row["status"] in ("pending", "ready") and row["expires_at"] is not None and row["expires_at"] <= now:
+        return "expired"
+    return row["status"]
+
+
 def download_view(settings: "Settings", row: Any, now: float | None = None) -> dict[str, Any]:
-    """A download as `downloads show --json` prints it (the CLI contract's fields, and more)."""
+    """A download as `downloads show --json` prints it (the CLI contract's fields, and more).
+    The path is shown only while its file is there (cleanup deletes expired ones)."""
     from ..orders import iso
 
     now = time.time() if now is None else now
-    return {"id": row["id"], "order_id": row["order_id"], "status": row["status"], "path": row["path"],
+    status = effective_status(row, now)
+    path = row["path"] if row["path"] and os.path.isfile(row["path"]) else None
+    return {"id": row["id"], "order_id": row["order_id"], "status": status, "path": path,
             "size_bytes": row["size_bytes"], "file_count": row["file_count"], "expires_at": iso(row["expires_at"]),
             "url": download_url(settings, row["token"]), "error": row["error"], "sha256": row["sha256"],
             "conversion": row["conversion"], "notify": bool(row["notify"]), "created_at": iso(row["created_at"]),
             "ready_at": iso(row["ready_at"]),
             "expired": row["expires_at"] is not None and row["expires_at"] <= now}
+
+
+def servable_download(app: "App", token: str) -> Path | None:
+    """The archive behind a download link if the link works now (ready, not expired, its
+    file there), else None: the web route that serves <base_url>/downloads/<token> answers
+    404. Expiry is checked here, when served; cleanup only collects the files later."""
+    if not isinstance(token, str) or not 16 <= len(token) <= 128:
+        return None
+    row = download_rows.by_token(app.backend, token)
+    if row is None or effective_status(row, time.time()) != "ready" or not row["path"]:
+        return None
+    path = Path(row["path"])
+    return path if path.is_file() else None
 
 
 def _row(app: "App", download_id: int) -> Any:
@@ -122,8 +166,8 @@ def list_downloads(app: "App", *, order_id: int | None = None, status: str | Non
     """Downloads, newest first (of one order, or in one status)."""
     if status is not None and status not in STATUSES:
         raise UsageError(f"--status must be one of {', '.join(STATUSES)}, not {status!r}")
-    rows = download_rows.listed(app.backend, order_id, status, limit)
     now = time.time()
+    rows = download_rows.listed(app.backend, order_id, status, limit, now=now)  # status as effective_status says
     return [download_view(app.settings, r, now) for r in rows]
 
 

@@ -138,6 +138,12 @@ def _wait_for_rate(app: Any, rate: int, budget: float = 10.0) -> None:
         time.sleep(max(wait, 0.01))
 
 
+def _send_key(row: Any) -> str:
+    """Names one send of a row: a retry rewrites its .eml, while each `mail resend` is a
+    new file beside the earlier ones."""
+    return f"{row['id']:06d}-{row['template']}" + (f"-resend{row['resends']}" if row["resends"] else "")
+
+
 def deliver(app: Any, outbox_id: int, *, mailer: Mailer | None = None, transport: Any = None) -> str:
     """Send one outbox row, at most once. Returns 'sent', 'already sent' or 'unconfirmed'."""
     mailer = mailer or Mailer(app, transport)
@@ -166,7 +172,7 @@ def deliver(app: Any, outbox_id: int, *, mailer: Mailer | None = None, transport
 
     try:
         result = mailer.transport.send(msg, mailer.sender_address, [row["to_addr"]], before_data=mark_sending,
-                                       key=f"{outbox_id:06d}-{row['template']}")
+                                       key=_send_key(row))
     except DeliveryUncertain as exc:
         _set(app, outbox_id, {"status": "unconfirmed", "error": str(exc)}, ("sending",))
         log.warning("mail may have been sent; not resent", extra={"event": "mail_unconfirmed", "outbox": outbox_id})
@@ -198,7 +204,18 @@ def mark_failed(app: Any, outbox_id: int, error: BaseException | str, *, mailer:
 def list_outbox(app: Any, status: str | None = None, limit: int = 50) -> list[dict]:
     if status is not None and status not in STATUSES:
         raise UsageError(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
-    return [dict(r) for r in outbox_rows.listed(app.backend, status, limit)]
+    return [outbox_view(r) for r in outbox_rows.listed(app.backend, status, limit)]
+
+
+def outbox_view(row: Any) -> dict:
+    """An outbox row as --json prints it: ISO times, the template's context as an object."""
+    from ..ops.common import iso
+
+    try:
+        context = json.loads(row["context"] or "{}")
+    except ValueError:
+        context = row["context"]
+    return {**dict(row), "context": context, "created_at": iso(row["created_at"]), "sent_at": iso(row["sent_at"])}
 
 
 def resend(app: Any, outbox_id: int) -> int:
@@ -209,7 +226,7 @@ def resend(app: Any, outbox_id: int) -> int:
     if row["status"] == "sending":
         raise UsageError(f"outbox row {outbox_id} is being sent right now")
     with app.transaction() as tx:
-        outbox_rows.update(tx, outbox_id, {"status": "pending", "sent_at": None})
+        outbox_rows.mark_resent(tx, outbox_id)
         job_id = app.dispatch(JOB_NAME, {"outbox_id": outbox_id})
         outbox_rows.update(tx, outbox_id, {"job_id": job_id})
     return job_id

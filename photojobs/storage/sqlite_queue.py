@@ -11,10 +11,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import math
 import random
 import sqlite3
 import time
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from .sqlite_connection import begin_immediate, is_locked, open_database, translate_errors
 from ..errors import DuplicateJob
@@ -75,6 +76,9 @@ class SqliteBackend:
         self.path = settings.db_path  # resolved once: it costs a few system calls
         self.conn = conn or open_database(settings)
         self._depth = 0
+        # Set by a long-running worker: it waits for the write lock without limit (a lock held
+        # past lock_budget must not cost it its jobs), and this is called while it waits.
+        self.on_lock_wait: Callable[[float], None] | None = None
 
     def close(self) -> None:
         self.conn.close()
@@ -92,7 +96,10 @@ class SqliteBackend:
                 finally:
                     self._depth -= 1
                 return
-            begin_immediate(self.conn, self.settings.lock_budget)
+            if self.on_lock_wait is None:
+                begin_immediate(self.conn, self.settings.lock_budget)
+            else:
+                begin_immediate(self.conn, math.inf, on_wait=self.on_lock_wait)
             self._depth = 1
             try:
                 yield self.conn
@@ -278,6 +285,16 @@ class SqliteBackend:
         rows = self.read(f"SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'reserved' AND lease_until < ?",
                          [time.time()])
         return [Job.from_row(r) for r in rows]
+
+    def expired_claims(self) -> list[tuple[Job, str]]:
+        """Expired jobs with the worker that held each (to settle its claim as a whole)."""
+        rows = self.read(f"SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'reserved' AND lease_until < ?",
+                         [time.time()])
+        return [(Job.from_row(r), r["reserved_by"]) for r in rows]
+
+    def holders(self) -> set[str]:
+        """The workers that hold jobs now."""
+        return {r[0] for r in self.read("SELECT DISTINCT reserved_by FROM jobs WHERE status = 'reserved'")}
 
     def reserved_by(self, worker: str) -> list[Job]:
         rows = self.read(f"SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'reserved' AND reserved_by = ?", [worker])
