@@ -52,6 +52,7 @@ class Job:
     timeout: float | None
     unique_key: str | None = None
     batch_id: int | None = None
+    worker: str | None = None  # the token that reserved it: the attempt's fence
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> "Job":
@@ -60,7 +61,7 @@ class Job:
         except (TypeError, ValueError):
             payload = row["payload"]  # refused as invalid by the worker, without retry
         return cls(row["id"], row["name"], row["queue"], payload, row["attempts"], row["tries"],
-                   row["timeout"], row["unique_key"], row["batch_id"])
+                   row["timeout"], row["unique_key"], row["batch_id"], row["reserved_by"])
 
 
 @dataclasses.dataclass
@@ -103,12 +104,13 @@ class SqliteBackend:
             self._depth = 1
             try:
                 yield self.conn
+                self._depth = 0
+                self.conn.execute("COMMIT")
             except BaseException:
                 self._depth = 0
-                self.conn.execute("ROLLBACK")
+                if self.conn.in_transaction:  # SQLite may have rolled back already (a full disk)
+                    self.conn.execute("ROLLBACK")
                 raise
-            self._depth = 0
-            self.conn.execute("COMMIT")
 
     def read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with translate_errors(self.path):
@@ -257,6 +259,11 @@ class SqliteBackend:
                          " lease_until = NULL, duration = ?, last_error = ? WHERE id = ?",
                          [time.time(), duration, _summary(error), job_id])
         return True
+
+    def holds(self, job_id: int, worker: str) -> bool:
+        """Whether `worker` still holds job `job_id`. Asked inside the transaction that makes
+        an attempt's result visible, so a worker that lost its lease cannot apply it."""
+        return self._held(self.conn, job_id, worker)
 
     @staticmethod
     def _held(conn: sqlite3.Connection, job_id: int, worker: str | None) -> bool:
