@@ -99,7 +99,7 @@ def execute(app: "App", job: Job, worker: str, *, job_limits: tuple[int, float] 
     return DONE, duration
 
 
-def record_failure(app: "App", job: Job, worker: str | None, exc: BaseException, duration: float | None,
+def record_failure(app: "App", job: Job, worker: str, exc: BaseException, duration: float | None,
                    *, permanent: bool = False, tries: int | None = None) -> str:
     """Record a failed attempt: retry later if tries remain, else the failed table."""
     if tries is None:
