@@ -264,7 +264,8 @@ def logging_setup() -> list:
     setup: list = [("level", logger.level), ("verbose", logs.VERBOSE)]
     for handler in logger.handlers:
         if isinstance(handler, JsonLinesHandler):
-            setup.append(("file", str(handler.path), handler.max_bytes, handler.backups, handler.level))
+            setup.append(("file", str(handler.path), handler.max_bytes, handler.backups, handler.level,
+                          handler.failed))
         elif isinstance(handler, ConsoleHandler):
             setup.append(("console", handler.level, handler.busy_level))
     return setup
@@ -281,7 +282,10 @@ def restore_logging(setup: list) -> None:
         elif entry[0] == "verbose":
             logs.VERBOSE = entry[1]  # tracebacks with -v, in a child started afresh too
         elif entry[0] == "file":
-            logger.addHandler(JsonLinesHandler(entry[1], entry[2], entry[3], level=entry[4]))
+            file_handler = JsonLinesHandler(entry[1], entry[2], entry[3], level=entry[4])
+            if entry[5]:
+                file_handler.fail_quietly()  # the supervisor has warned already
+            logger.addHandler(file_handler)
         elif entry[0] == "console":
             handler = ConsoleHandler(level=entry[1])
             handler.busy_level = entry[2]
