@@ -100,11 +100,11 @@ def _rss_mb() -> float:
 
 
 class ChildLoop:
-    def __init__(self, settings: "Settings", options: "WorkerOptions", slot: Slot, token: str, claimed) -> None:
-        from .app import App
+    def __init__(self, app_class: type, settings: "Settings", options: "WorkerOptions", slot: Slot, token: str,
+                 claimed) -> None:
 
         self.options, self.slot, self.token, self.claimed = options, slot, token, claimed
-        self.app = App(settings)
+        self.app = app_class(settings)  # after the start: this process's own connection
         self.backend = self.app.backend
         if options.wait_for_lock:
             self.backend.on_lock_wait = LockWaiter(settings.db_path, settings.lock_budget, f"worker process {os.getpid()}")
@@ -230,7 +230,7 @@ def _watch_parent() -> None:
     threading.Thread(target=watch, name="photojobs-parent-watch", daemon=True).start()
 
 
-def child_main(settings: "Settings", options: "WorkerOptions", slot: Slot, token: str, claimed,
+def child_main(app_class: type, settings: "Settings", options: "WorkerOptions", slot: Slot, token: str, claimed,
                logging_setup: list) -> None:
     _die_with_parent()
     _watch_parent()
@@ -245,7 +245,7 @@ def child_main(settings: "Settings", options: "WorkerOptions", slot: Slot, token
     registry.load(settings.imports, str(settings.root))  # a fresh process: the job modules again
     install_alarm()
     try:
-        code = ChildLoop(settings, options, slot, token, claimed).run()
+        code = ChildLoop(app_class, settings, options, slot, token, claimed).run()
     except DatabaseLocked as exc:  # a cron run gives up; its claim file tells the next worker what it did
         log.warning("database locked past lock_budget; this run stops", extra={"event": "locked", "error": str(exc)})
         code = LOCKED
