@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from .claims import ClaimLog
 from .lock_wait import LockWaiter
-from .runner import DONE, FAILED, RETRY, execute, install_alarm, limits
+from .runner import DONE, FAILED, LOST, RETRY, execute, install_alarm, limits
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -59,7 +59,8 @@ class Slot:
         return int(self._a[_JOB])
 
     def count(self, outcome: str) -> None:
-        self._a[{DONE: _DONE, FAILED: _FAILED, RETRY: _RETRIED}[outcome]] += 1
+        if outcome != LOST:  # nothing of a lost attempt was recorded: its job's new holder counts it
+            self._a[{DONE: _DONE, FAILED: _FAILED, RETRY: _RETRIED}[outcome]] += 1
 
     def counts(self) -> tuple[int, int, int]:
         return int(self._a[_DONE]), int(self._a[_FAILED]), int(self._a[_RETRIED])
