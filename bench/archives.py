@@ -123,8 +123,8 @@ def make_workspace(work: Path, paths: list[Path]) -> Path:
     """A photojobs workspace with the photos registered, an order of them and a download."""
     import photojobs
     from photojobs.archives.downloads import create_download
-    from photojobs.archives.orders import create_order
-    from photojobs.setup import init
+    from photojobs.orders import create_order
+    from photojobs.install import init
 
     config = work / "photojobs.toml"
     init(config=str(config))

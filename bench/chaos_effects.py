@@ -90,7 +90,7 @@ def make_photos(folder: Path, count: int, padding: int = 0) -> list[Path]:
 def make_downloads(ws: Workspace, folder: Path, orders: int, photos: int, padding: int) -> list[int]:
     """`orders` orders of `photos` photos each (registered by `photos add`), each with a download."""
     from photojobs.archives.downloads import create_download
-    from photojobs.archives.orders import create_order
+    from photojobs.orders import create_order
     from photojobs.photos.store import add_photos
 
     make_photos(folder, orders * photos, padding)

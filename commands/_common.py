@@ -70,7 +70,7 @@ def settings(**flags: Any) -> Settings:
 def open_app(**flags: Any):
     from photojobs.app import App
     from photojobs.logs import configure_cli
-    from photojobs.setup import check_storage_root
+    from photojobs.install import check_storage_root
 
     resolved = settings(**flags)
     check_storage_root(resolved)
@@ -263,10 +263,11 @@ def cron_lock(app: Any, name: str, command: str, enabled: bool = True) -> Iterat
 def _run_with_progress(app: Any, options: Any, queue: str, noun: str, measure: Any) -> Any:
     if STATE.quiet or not sys.stderr.isatty():
         return app.work(options)
+    import time
+
     from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
-    ready = app.backend.read("SELECT count(*) FROM jobs WHERE queue = ? AND status = 'pending'"
-                             " AND available_at <= strftime('%s', 'now')", [queue])[0][0]
+    ready = app.backend.count_jobs(queue, "pending", ready_at=time.time())
     total = min(ready, options.max_jobs or ready)
     # A measure in bytes (build-archive) reads better as "1.2/4.3 GB" than as a count.
     counted = DownloadColumn() if getattr(measure, "unit", None) == "bytes" else MofNCompleteColumn()

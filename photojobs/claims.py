@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
     from .app import App
-    from .backend import Job
+    from .storage import Job
     from .settings import Settings
 
 
@@ -89,8 +89,10 @@ def read_claim(settings: "Settings", token: str) -> ClaimRecord | None:
 
 
 def settle(app: "App", token: str, jobs: list["Job"], running_error: Exception | None, *,
-           expired: bool, tries_of: Callable[["Job"], int], running: int | None = None) -> dict[str, int]:
-    """Account for the jobs `token` still holds after its process stopped.
+           expired: bool, tries_of: Callable[["Job"], int], running: int | None = None,
+           holder: str | None = None) -> dict[str, int]:
+    """Account for the jobs `token` held when its process stopped, as `holder` (who holds
+    them now: `token` itself, or the worker that took them over with `rescue_expired`).
 
     Finished jobs are marked done; the running one (from the claim file, else `running`)
     gets `running_error` as a failed attempt, or is given back if that is None (a stop
@@ -118,25 +120,26 @@ def _settle(app: "App", token: str, jobs: list["Job"], running_error: Exception 
     from .runner import record_failure
 
     counts = {"done": 0, "retry": 0, "failed": 0, "released": 0}
+    holder = holder or token
     record = read_claim(app.settings, token)
     backend = app.backend
     if record is not None:
         running = record.running
         done = [(j.id, record.finished[j.id]) for j in jobs if j.id in record.finished]
         if done:
-            backend.complete(done, token)
+            backend.complete(done, holder)
             counts["done"] = len(done)
     held = [j for j in jobs if record is None or j.id not in record.finished]
     charged = held if (record is None and expired) else [j for j in held if j.id == running]
     if running_error is None:
         charged = []
     for job in charged:
-        outcome = record_failure(app, job, None if expired else token, running_error, None, tries=tries_of(job))
+        outcome = record_failure(app, job, holder, running_error, None, tries=tries_of(job))
         counts[outcome] = counts.get(outcome, 0) + 1
     charged_ids = {j.id for j in charged}
     rest = [j.id for j in held if j.id not in charged_ids]
     if rest:
-        counts["released"] = backend.release(token, rest)
+        counts["released"] = backend.release(holder, rest)
     claim_path(app.settings, token).unlink(missing_ok=True)
     return counts
 

@@ -52,7 +52,7 @@ def run_demo(folder: str | Path = "photojobs-demo", *, photos: int = 12,
     """Run the demo in `folder`; returns a summary (counts, paths, timings)."""
     import photojobs
     from .samples import make_sample_photos
-    from .setup import init
+    from .install import init
 
     started = time.monotonic()
     root = Path(folder).expanduser().resolve()
@@ -79,7 +79,7 @@ def run_demo(folder: str | Path = "photojobs-demo", *, photos: int = 12,
 
 def _pipeline(app: Any, root: Path, paths: list[Path], say: Callable[[str], None]) -> dict[str, Any]:
     from .archives.downloads import create_download, show_download
-    from .archives.orders import create_order
+    from .orders import create_order
     from .photos.store import add_photos, counts
 
     added = add_photos(app, [root / "shoot"], album=ALBUM)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 if TYPE_CHECKING:
     from .app import App
-    from .backend import Job
+    from .storage import Job
 
 
 @functools.lru_cache(maxsize=1)
@@ -74,31 +74,26 @@ def is_dead(row: Mapping[str, Any]) -> bool:
 
 def dead_workers(app: "App") -> list[Mapping[str, Any]]:
     """The workers rows of this host whose process is gone."""
-    rows = app.backend.read("SELECT id, host, pid, boot_id, pid_ns, pid_start FROM workers")
-    return [row for row in rows if is_dead(row)]
+    return [row for row in app.backend.workers() if is_dead(row)]
 
 
 def rescue_dead_workers(app: "App", tries_of: Callable[["Job"], int]) -> int:
     """Take back at once the jobs of this host's dead workers (each counts an attempt, as
     a lost lease does) and forget their rows. Returns how many jobs."""
-    from .backend import JOB_COLUMNS, Job
     from .claims import settle
     from .errors import WorkerLost
 
     rescued = 0
     for row in dead_workers(app):
         prefix = row["id"] + "/"  # a worker's processes hold jobs as "<worker id>/<slot>.<n>"
-        held = app.backend.read(f"SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'reserved'"
-                                " AND substr(reserved_by, 1, ?) = ?", [len(prefix), prefix])
         by_token: dict[str, list[Job]] = {}
-        for job_row in held:
-            by_token.setdefault(job_row["reserved_by"], []).append(Job.from_row(job_row))
+        for job, token in app.backend.held_by_prefix(prefix):
+            by_token.setdefault(token, []).append(job)
         for token, jobs in by_token.items():
             # As their holder, by the claim file: finished jobs done, the running one charged,
             # unstarted ones given back; a row changed since we read it (a finish) is left alone.
             error = WorkerLost(f"the worker holding the job died (pid {row['pid']} is gone)")
             settle(app, token, jobs, error, expired=False, tries_of=tries_of)
             rescued += len(jobs)
-        with app.backend.transaction() as conn:
-            conn.execute("DELETE FROM workers WHERE id = ?", [row["id"]])
+        app.backend.unregister_worker(row["id"])
     return rescued

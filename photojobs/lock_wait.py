@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 from typing import Callable
 
-from .db import lock_holder
+from .storage.sqlite_connection import lock_holder
 
 log = logging.getLogger("photojobs.worker")
 

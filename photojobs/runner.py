@@ -9,9 +9,9 @@ import time
 import traceback
 from typing import TYPE_CHECKING
 
-from .app import JobContext
-from .backend import AttemptError, Job
+from .context import JobContext
 from .errors import JobTimeout, LeaseLost, PermanentFailure, RetryLater, UnknownJob, UsageError, WorkerLost
+from .storage import AttemptError, Job
 from .retry import DEFAULT_BACKOFF
 
 if TYPE_CHECKING:
@@ -22,7 +22,9 @@ log = logging.getLogger("photojobs.worker")
 DEFAULT_TRIES = 3
 DEFAULT_TIMEOUT = 60.0
 
-DONE, RETRY, FAILED = "done", "retry", "failed"
+# LOST: the attempt no longer held its job (its lease ran out and another took it), so
+# nothing of it was recorded; the job's new holder decides its outcome.
+DONE, RETRY, FAILED, LOST = "done", "retry", "failed", "lost"
 
 
 def limits(app: "App", job: Job, tries: int | None = None, timeout: float | None = None) -> tuple[int, float]:
@@ -67,10 +69,11 @@ def error_of(exc: BaseException) -> AttemptError:
                         "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
 
 
-def execute(app: "App", job: Job, worker: str, *, job_limits: tuple[int, float] | None = None) -> tuple[str, float]:
+def execute(app: "App", job: Job, worker: str, *, job_limits: tuple[int, float] | None = None,
+            errors: list[BaseException] | None = None) -> tuple[str, float]:
     """Run one job with its (tries, timeout) from `limits`. Returns (outcome, duration).
-    Retries and failures are recorded here; a success is left to the caller, who may
-    record several in one transaction."""
+    Retries and failures are recorded here (the exception also appended to `errors`, if
+    given); a success is left to the caller, who may record several in one transaction."""
     job_tries, job_timeout = job_limits or limits(app, job)
     started = time.monotonic()
     log.info("job started", extra={"event": "started", "job": _fields(job)})
@@ -80,13 +83,16 @@ def execute(app: "App", job: Job, worker: str, *, job_limits: tuple[int, float] 
         duration = time.monotonic() - started
         log.warning("job result discarded: lease lost", extra={"event": "lease_lost", "job": _fields(job),
                                                                "duration": duration, "error": str(exc)})
-        return RETRY, duration
+        return LOST, duration
     except (UsageError, PermanentFailure) as exc:  # unknown job, invalid payload, or the job said so
         duration = time.monotonic() - started
-        record_failure(app, job, worker, exc, duration, permanent=True, tries=job_tries)
-        return FAILED, duration
+        if errors is not None:
+            errors.append(exc)
+        return record_failure(app, job, worker, exc, duration, permanent=True, tries=job_tries), duration
     except Exception as exc:
         duration = time.monotonic() - started
+        if errors is not None:
+            errors.append(exc)
         outcome = record_failure(app, job, worker, exc, duration, tries=job_tries)
         return outcome, duration
     duration = time.monotonic() - started
@@ -94,9 +100,10 @@ def execute(app: "App", job: Job, worker: str, *, job_limits: tuple[int, float] 
     return DONE, duration
 
 
-def record_failure(app: "App", job: Job, worker: str | None, exc: BaseException, duration: float | None,
+def record_failure(app: "App", job: Job, worker: str, exc: BaseException, duration: float | None,
                    *, permanent: bool = False, tries: int | None = None) -> str:
-    """Record a failed attempt: retry later if tries remain, else the failed table."""
+    """Record a failed attempt: retry later if tries remain, else the failed table.
+    Returns RETRY or FAILED as recorded, or LOST if `worker` no longer held the job."""
     if tries is None:
         tries = limits(app, job)[0]
     error = error_of(exc)
@@ -107,16 +114,17 @@ def record_failure(app: "App", job: Job, worker: str | None, exc: BaseException,
             delay = exc.delay
         else:
             delay = _backoff(app, job)
-        if app.backend.retry_later(job.id, worker, delay, error, duration):
-            log.warning("job retry", extra={"event": "retry", "job": _fields(job), "duration": duration,
-                                            "error": f"{error.error_class}: {error.message}", "delay": delay})
+        if not app.backend.retry_later(job.id, worker, delay, error, duration):
+            return LOST
+        log.warning("job retry", extra={"event": "retry", "job": _fields(job), "duration": duration,
+                                        "error": f"{error.error_class}: {error.message}", "delay": delay})
         return RETRY
-    if app.backend.fail(job.id, worker, error, duration):
-        level = logging.ERROR
-        event = "timeout" if isinstance(exc, JobTimeout) else "failed"
-        log.log(level, "job failed", extra={"event": event, "job": _fields(job), "duration": duration,
-                                            "error": f"{error.error_class}: {error.message}"})
-        run_failure_handler(app, job, exc)
+    if not app.backend.fail(job.id, worker, error, duration):
+        return LOST
+    event = "timeout" if isinstance(exc, JobTimeout) else "failed"
+    log.error("job failed", extra={"event": event, "job": _fields(job), "duration": duration,
+                                   "error": f"{error.error_class}: {error.message}"})
+    run_failure_handler(app, job, exc)
     return FAILED
 
 
@@ -145,24 +153,29 @@ def run_failure_handler(app: "App", job: Job, exc: BaseException) -> None:
 
 
 def run_inline(app: "App", job_id: int) -> str:
-    """The sync mode: run a just-dispatched job now, through the worker's code path."""
+    """The sync mode: run a just-dispatched job now, through the worker's code path.
+
+    Sync mode has no later: a retry runs again at once (claim_id ignores the delay) until
+    the job's tries are spent. A job that ends in the failed table is recorded as a worker
+    would record it, then its exception is raised, so the caller (a test) sees it."""
     worker = f"sync:{job_id}"
-    job = app.backend.claim_id(job_id, worker)
-    if job is None:
-        return FAILED
-    outcome, duration = execute(app, job, worker)
-    if outcome == DONE:
-        app.backend.complete([(job.id, duration)], worker)
-    elif outcome == RETRY:
-        # Sync mode has no later: try again now until the job's tries are spent.
-        with app.backend.transaction() as conn:
-            conn.execute("UPDATE jobs SET available_at = ? WHERE id = ?", [time.time(), job.id])
-        return run_inline(app, job_id)
-    return outcome
+    while True:
+        job = app.backend.claim_id(job_id, worker)
+        if job is None:  # not pending: run by someone else meanwhile
+            return FAILED
+        errors: list[BaseException] = []
+        outcome, duration = execute(app, job, worker, errors=errors)
+        if outcome == DONE:
+            app.backend.complete([(job.id, duration)], worker)
+            return DONE
+        if outcome == FAILED and errors:
+            raise errors[-1]
+        if outcome in (FAILED, LOST):
+            return outcome
 
 
 def _fields(job: Job) -> dict:
     return {"id": job.id, "name": job.name, "queue": job.queue, "attempt": job.attempts}
 
 
-__all__ = ["execute", "record_failure", "run_inline"]
+__all__ = ["DONE", "FAILED", "LOST", "RETRY", "execute", "record_failure", "run_inline"]

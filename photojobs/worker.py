@@ -18,12 +18,12 @@ import threading
 import time
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from .backend import SqliteBackend
 from .claims import settle, sweep
 from .errors import DatabaseLocked, JobTimeout, UsageError, WorkerLost
 from .liveness import identity, process_start, rescue_dead_workers
 from .lock_wait import LockWaiter
 from .settings import Settings
+from .storage import Backend, open_backend
 
 if TYPE_CHECKING:  # multiprocessing and the child's code load with the first child:
     import multiprocessing  # a cron run that finds no work starts faster without them
@@ -121,8 +121,11 @@ class Child:
 
 class Worker:
     def __init__(self, settings: Settings, options: WorkerOptions,
-                 on_progress: Callable[[WorkReport], None] | None = None):
+                 on_progress: Callable[[WorkReport], None] | None = None, *, app_class: type):
         self.settings = settings
+        # The App class each process builds (App.work passes its own): given, not imported,
+        # so the worker does not import the module that starts it.
+        self.app_class = app_class
         self.options = options
         self.on_progress = on_progress
         self.report = WorkReport()
@@ -144,16 +147,15 @@ class Worker:
     # -- life cycle -------------------------------------------------------------------------
 
     def run(self) -> WorkReport:
-        from .app import App
         from .registry import registry
 
         registry.load(self.settings.imports, str(self.settings.root))  # import errors surface here, before any start
         started = time.monotonic()
-        backend = SqliteBackend(self.settings)
+        backend = open_backend(self.settings)
         if self.options.wait_for_lock:
             backend.on_lock_wait = LockWaiter(self.settings.db_path, self.settings.lock_budget,
                                               f"the worker {self.id}", tend=self._tend_while_waiting)
-        self.app = App(self.settings, backend)
+        self.app = self.app_class(self.settings, backend)
         try:
             self._rescue(backend)
             if self.options.stop_when_empty and not backend.has_ready(self.options.queues):
@@ -188,7 +190,8 @@ class Worker:
         slot = Slot(self._ctx)
         # Not daemonic (a job may start processes of its own): _stop_children ends them instead.
         process = self._ctx.Process(target=child_main, name=f"photojobs-worker-{index}",
-                                    args=(self.settings, self.options, slot, token, self._claimed, self._logging),
+                                    args=(self.app_class, self.settings, self.options, slot, token, self._claimed,
+                                          self._logging),
                                     daemon=False)
         process.start()
         child = Child(index, token, process, slot)
@@ -198,7 +201,7 @@ class Worker:
             self.children.append(child)
         return child
 
-    def _supervise(self, backend: SqliteBackend, started: float) -> None:
+    def _supervise(self, backend: Backend, started: float) -> None:
         from multiprocessing.connection import wait
 
         renew_every = max(self.settings.lease / 3, 0.2)
@@ -226,7 +229,7 @@ class Worker:
                 self._check_restart(backend)
                 next_control = now + 1.0
             if now >= next_prune:
-                backend.prune_done(time.time() - self.settings.keep_done_hours * 3600)
+                backend.prune(time.time() - self.settings.keep_done_hours * 3600)
                 sweep(self.settings, backend.holders(), older_than=self.settings.lease + 3600)
                 next_prune = now + 300.0
             wait([c.process.sentinel for c in self.children if c.process.exitcode is None], timeout=TICK)
@@ -234,7 +237,7 @@ class Worker:
     def _all_reaped(self) -> bool:
         return all(c.reaped for c in self.children)
 
-    def _reap(self, backend: SqliteBackend, child: Child) -> None:
+    def _reap(self, backend: Backend, child: Child) -> None:
         """A child exited: account for its jobs, maybe replace it."""
         from .worker_child import LOCKED, RECYCLE
 
@@ -314,7 +317,7 @@ class Worker:
                 child.process.kill()
         self._stop_deadline = None
 
-    def _stop_children(self, backend: SqliteBackend) -> None:
+    def _stop_children(self, backend: Backend) -> None:
         """On the way out, normal or not: no child outlives its supervisor. Children still
         running here (the supervisor is failing) are killed, then accounted for if the
         database lets us; otherwise their leases run out and their claim files tell the
@@ -356,15 +359,16 @@ class Worker:
             self._published = now
             self.on_progress(self.report)
 
-    def _rescue(self, backend: SqliteBackend) -> None:
+    def _rescue(self, backend: Backend) -> None:
         """Jobs whose lease expired (their worker was killed): the running one counts an
         attempt and runs again; its claim's finished jobs are done, unstarted ones go back."""
+        rescuer = f"{self.id}/rescue"
         by_token: dict[str, list] = {}
-        for job, token in backend.expired_claims():
+        for job, token in backend.rescue_expired(rescuer):  # now held by the rescuer
             by_token.setdefault(token, []).append(job)
         for token, jobs in by_token.items():
             settle(self.app, token, jobs, WorkerLost("the worker holding the job stopped renewing its lease"),
-                   expired=True, tries_of=self._tries)
+                   expired=True, tries_of=self._tries, holder=rescuer)
         # A worker of this host whose process is gone: its jobs now, not after its lease.
         rescue_dead_workers(self.app, self._tries)
 
@@ -392,29 +396,21 @@ class Worker:
 
     # -- the workers table, for `status` ---------------------------------------------------------
 
-    def _register(self, backend: SqliteBackend) -> None:
+    def _register(self, backend: Backend) -> None:
         host, boot_id, pid_ns = identity()
         started = process_start(os.getpid())
-        with backend.transaction() as conn:
-            conn.execute("INSERT OR REPLACE INTO workers (id, host, pid, queues, concurrency, started_at,"
-                         " heartbeat_at, boot_id, pid_ns, pid_start) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         [self.id, host, os.getpid(), ",".join(self.options.queues), self.options.concurrency,
-                          time.time(), time.time(), boot_id, pid_ns, started[1] if started else None])
+        backend.register_worker(self.id, host, os.getpid(), self.options.queues, self.options.concurrency,
+                                boot_id=boot_id, pid_ns=pid_ns, pid_start=started[1] if started else None)
 
-    def _heartbeat(self, backend: SqliteBackend) -> None:
-        current = [c.slot.current()[0] for c in self.children if c.process.exitcode is None]
-        with backend.transaction() as conn:
-            conn.execute("UPDATE workers SET heartbeat_at = ?, current_jobs = ? WHERE id = ?",
-                         [time.time(), ",".join(str(j) for j in current if j), self.id])
+    def _heartbeat(self, backend: Backend) -> None:
+        backend.heartbeat(self.id, [c.slot.current()[0] for c in self.children if c.process.exitcode is None])
 
-    def _check_restart(self, backend: SqliteBackend) -> None:
+    def _check_restart(self, backend: Backend) -> None:
         """`photojobs queue restart` (a deploy): finish the current jobs and exit."""
-        from .ops.queues import restart_requested_after
-
-        if not self._stopping and restart_requested_after(backend, self.started_at):
+        requested = backend.restart_requested_at()
+        if not self._stopping and requested is not None and requested > self.started_at:
             log.info("restart requested", extra={"event": "restart"})
             self.stop()
 
-    def _unregister(self, backend: SqliteBackend) -> None:
-        with backend.transaction() as conn:
-            conn.execute("DELETE FROM workers WHERE id = ?", [self.id])
+    def _unregister(self, backend: Backend) -> None:
+        backend.unregister_worker(self.id)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from .claims import ClaimLog
 from .lock_wait import LockWaiter
-from .runner import DONE, FAILED, RETRY, execute, install_alarm, limits
+from .runner import DONE, FAILED, LOST, RETRY, execute, install_alarm, limits
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -60,7 +60,8 @@ class Slot:
         return int(self._a[_JOB])
 
     def count(self, outcome: str) -> None:
-        self._a[{DONE: _DONE, FAILED: _FAILED, RETRY: _RETRIED}[outcome]] += 1
+        if outcome != LOST:  # nothing of a lost attempt was recorded: its job's new holder counts it
+            self._a[{DONE: _DONE, FAILED: _FAILED, RETRY: _RETRIED}[outcome]] += 1
 
     def counts(self) -> tuple[int, int, int]:
         return int(self._a[_DONE]), int(self._a[_FAILED]), int(self._a[_RETRIED])
@@ -101,11 +102,11 @@ def _rss_mb() -> float:
 
 
 class ChildLoop:
-    def __init__(self, settings: "Settings", options: "WorkerOptions", slot: Slot, token: str, claimed) -> None:
-        from .app import App
+    def __init__(self, app_class: type, settings: "Settings", options: "WorkerOptions", slot: Slot, token: str,
+                 claimed) -> None:
 
         self.options, self.slot, self.token, self.claimed = options, slot, token, claimed
-        self.app = App(settings)
+        self.app = app_class(settings)  # after the start: this process's own connection
         self.backend = self.app.backend
         if options.wait_for_lock:
             self.backend.on_lock_wait = LockWaiter(settings.db_path, settings.lock_budget, f"worker process {os.getpid()}")
@@ -226,13 +227,8 @@ class ChildLoop:
             self.batch = 1
 
     def idle(self) -> None:
-        """Sleep up to --sleep (with jitter), waking early when another process commits."""
-        deadline = time.monotonic() + self.options.sleep * (0.75 + random.random() / 2)
-        version = self.backend.data_version()
-        while time.monotonic() < deadline and not self.stopping():
-            time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
-            if self.backend.data_version() != version:
-                return
+        """Sleep up to --sleep (with jitter), waking early when another process may have queued work."""
+        self.backend.wait_for_jobs(self.options.sleep * (0.75 + random.random() / 2), interrupted=self.stopping)
 
 
 def _watch_parent() -> None:
@@ -263,7 +259,7 @@ def _watch_parent() -> None:
     threading.Thread(target=watch, name="photojobs-parent-watch", daemon=True).start()
 
 
-def child_main(settings: "Settings", options: "WorkerOptions", slot: Slot, token: str, claimed,
+def child_main(app_class: type, settings: "Settings", options: "WorkerOptions", slot: Slot, token: str, claimed,
                logging_setup: list) -> None:
     _die_with_parent()
     _watch_parent()
@@ -278,7 +274,7 @@ def child_main(settings: "Settings", options: "WorkerOptions", slot: Slot, token
     registry.load(settings.imports, str(settings.root))  # a fresh process: the job modules again
     install_alarm()
     try:
-        code = ChildLoop(settings, options, slot, token, claimed).run()
+        code = ChildLoop(app_class, settings, options, slot, token, claimed).run()
     except DatabaseLocked as exc:  # a cron run gives up; its claim file tells the next worker what it did
         log.warning("database locked past lock_budget; this run stops", extra={"event": "locked", "error": str(exc)})
         code = LOCKED

@@ -26,6 +26,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import ConfigError, LeaseLost, NotFound, PermanentFailure, RetryLater, UsageError
+from ..storage import downloads as download_rows
+from ..storage import orders as order_rows
+from .views import download_url, download_view, effective_status  # noqa: F401 - importable from here too
 
 if TYPE_CHECKING:
     from ..app import App
@@ -69,10 +72,6 @@ def default_conversion(settings: "Settings") -> str | None:
     return value
 
 
-def download_url(settings: "Settings", token: str) -> str:
-    return f"{settings.base_url.rstrip('/')}/downloads/{token}"
-
-
 def _conversion_names(settings: "Settings") -> list[str]:
     from ..photos.thumbnails import thumbnail_settings
 
@@ -90,7 +89,7 @@ def _check_conversion(settings: "Settings", conversion: str | None) -> None:
 def create_download(app: "App", order_id: int, *, expires_days: float | None = None, notify: bool = False,
                     conversion: str | None = None) -> dict[str, Any]:
     """Create a pending download for `order_id` and queue its archive, in one transaction."""
-    from .orders import get_order_row
+    from ..orders import get_order_row
 
     days = default_expires_days(app.settings) if expires_days is None else expires_days
     if not 0 < days <= MAX_EXPIRES_DAYS:
@@ -99,43 +98,17 @@ def create_download(app: "App", order_id: int, *, expires_days: float | None = N
         conversion = default_conversion(app.settings)
     _check_conversion(app.settings, conversion)
     now = time.time()
-    with app.transaction() as conn:
+    with app.transaction() as tx:
         get_order_row(app, order_id)
-        if not conn.execute("SELECT 1 FROM order_photos WHERE order_id = ? LIMIT 1", [order_id]).fetchone():
+        if not order_rows.has_photos(tx, order_id):
             raise UsageError(f"order {order_id} has no photos")
-        download_id = conn.execute(
-            "INSERT INTO downloads (order_id, token, status, conversion, expires_at, created_at, notify)"
-            " VALUES (?, ?, 'pending', ?, ?, ?, ?) RETURNING id",
-            [order_id, secrets.token_urlsafe(32), conversion, now + days * 86400, now, int(notify)]).fetchone()[0]
+        download_id = download_rows.insert(tx, order_id, secrets.token_urlsafe(32), conversion, now + days * 86400,
+                                           now, notify)
         app.dispatch(JOB_NAME, {"download_id": download_id})
     return show_download(app, download_id)
 
 
 # -- reading ---------------------------------------------------------------------------------
-
-def effective_status(row: Any, now: float) -> str:
-    """A pending or ready download past its expiry is expired, whether cleanup ran or not:
-    its link no longer works."""
-    if row["status"] in ("pending", "ready") and row["expires_at"] is not None and row["expires_at"] <= now:
-        return "expired"
-    return row["status"]
-
-
-def download_view(settings: "Settings", row: Any, now: float | None = None) -> dict[str, Any]:
-    """A download as `downloads show --json` prints it (the CLI contract's fields, and more).
-    The path is shown only while its file is there (cleanup deletes expired ones)."""
-    from .orders import iso
-
-    now = time.time() if now is None else now
-    status = effective_status(row, now)
-    path = row["path"] if row["path"] and os.path.isfile(row["path"]) else None
-    return {"id": row["id"], "order_id": row["order_id"], "status": status, "path": path,
-            "size_bytes": row["size_bytes"], "file_count": row["file_count"], "expires_at": iso(row["expires_at"]),
-            "url": download_url(settings, row["token"]), "error": row["error"], "sha256": row["sha256"],
-            "conversion": row["conversion"], "notify": bool(row["notify"]), "created_at": iso(row["created_at"]),
-            "ready_at": iso(row["ready_at"]),
-            "expired": row["expires_at"] is not None and row["expires_at"] <= now}
-
 
 def servable_download(app: "App", token: str) -> Path | None:
     """The archive behind a download link if the link works now (ready, not expired, its
@@ -143,18 +116,18 @@ def servable_download(app: "App", token: str) -> Path | None:
     404. Expiry is checked here, when served; cleanup only collects the files later."""
     if not isinstance(token, str) or not 16 <= len(token) <= 128:
         return None
-    rows = app.backend.read("SELECT * FROM downloads WHERE token = ?", [token])
-    if not rows or effective_status(rows[0], time.time()) != "ready" or not rows[0]["path"]:
+    row = download_rows.by_token(app.backend, token)
+    if row is None or effective_status(row, time.time()) != "ready" or not row["path"]:
         return None
-    path = Path(rows[0]["path"])
+    path = Path(row["path"])
     return path if path.is_file() else None
 
 
 def _row(app: "App", download_id: int) -> Any:
-    rows = app.backend.read("SELECT * FROM downloads WHERE id = ?", [download_id])
-    if not rows:
+    row = download_rows.get(app.backend, download_id)
+    if row is None:
         raise NotFound(f"no download with id {download_id}", hint="see `photojobs downloads list`")
-    return rows[0]
+    return row
 
 
 def show_download(app: "App", download_id: int) -> dict[str, Any]:
@@ -167,21 +140,8 @@ def list_downloads(app: "App", *, order_id: int | None = None, status: str | Non
     if status is not None and status not in STATUSES:
         raise UsageError(f"--status must be one of {', '.join(STATUSES)}, not {status!r}")
     now = time.time()
-    where, params = ["1"], []
-    if order_id is not None:
-        where.append("order_id = ?")
-        params.append(order_id)
-    if status == "expired":  # as effective_status says
-        where.append("(status = 'expired' OR (status IN ('pending', 'ready') AND expires_at <= ?))")
-        params.append(now)
-    elif status is not None:
-        where.append("status = ?" + (" AND (expires_at IS NULL OR expires_at > ?)" if status != "failed" else ""))
-        params += [status, now] if status != "failed" else [status]
-    sql = f"SELECT * FROM downloads WHERE {' AND '.join(where)} ORDER BY id DESC"
-    if limit is not None:
-        sql += " LIMIT ?"
-        params.append(limit)
-    return [download_view(app.settings, r, now) for r in app.backend.read(sql, params)]
+    rows = download_rows.listed(app.backend, order_id, status, limit, now=now)  # status as effective_status says
+    return [download_view(app.settings, r, now) for r in rows]
 
 
 # -- building (the build_archive job's body) ---------------------------------------------------
@@ -191,7 +151,7 @@ def _members(app: "App", download: Any) -> list[Any]:
     An original must still be the regular file processing recorded (size and mtime)."""
     from ..photos.store import source_path, thumbnail_path
     from .names import member_names, split_extension
-    from .orders import order_photos
+    from ..orders import order_photos
     from .zipwriter import Member
 
     sources, originals = [], []
@@ -274,10 +234,10 @@ def build_download(app: "App", download_id: int, progress: Callable[[int], None]
         log.info("download %s has expired; not building it", download_id)
         return show_download(app, download_id)
     if download["status"] != "pending":  # failed, and retried from the failed table: try again
-        with app.transaction() as conn:
+        with app.transaction() as tx:
             if holds_lease is not None and not holds_lease():
                 raise _lease_lost(download_id)
-            conn.execute("UPDATE downloads SET status = 'pending', error = NULL WHERE id = ?", [download_id])
+            download_rows.set_status(tx, download_id, "pending", clear_error=True)
         download = _row(app, download_id)
     dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     remove_temp_files(dest.parent, [dest.name], before=attempt)  # left by earlier attempts (killed or stale)
@@ -330,63 +290,58 @@ def _publish(app: "App", download: Any, temp: Path, result: Any, holds_lease: Le
     longer pending (expired or failed meanwhile): the final file is left alone then too."""
     from .zipwriter import install
 
-    with app.transaction() as conn:
+    with app.transaction() as tx:
         if holds_lease is not None and not holds_lease():
             raise _lease_lost(download["id"])
-        status = conn.execute("SELECT status FROM downloads WHERE id = ?", [download["id"]]).fetchone()
-        if status is None or status[0] != "pending":
+        current = download_rows.get(tx, download["id"])
+        if current is None or current["status"] != "pending":
             os.unlink(temp)
             return False
         install(temp, result)
-        conn.execute(
-            "UPDATE downloads SET status = 'ready', path = ?, size_bytes = ?, file_count = ?, sha256 = ?,"
-            " ready_at = ?, error = NULL WHERE id = ?",
-            [str(result.path), result.size_bytes, result.file_count, result.sha256, time.time(), download["id"]])
+        download_rows.mark_ready(tx, download["id"], str(result.path), result.size_bytes, result.file_count,
+                                 result.sha256, time.time())
         if download["notify"]:
-            _queue_ready_mail(app, conn, download)
+            _queue_ready_mail(app, tx, download)
     return True
 
 
-def _queue_ready_mail(app: "App", conn: Any, download: Any) -> None:
+def _queue_ready_mail(app: "App", tx: Any, download: Any) -> None:
     """Queue the download-ready mail. If the mail set-up refuses it (a template or config
     error), the archive is still good: it stays ready, with the reason in its error."""
     from ..errors import PhotojobsError
     from ..mail import queue_mail
 
-    email = conn.execute("SELECT email FROM orders WHERE id = ?", [download["order_id"]]).fetchone()[0]
-    conn.execute("SAVEPOINT notify")
+    email = order_rows.get(tx, download["order_id"])["email"]
     try:
-        queue_mail(app, "download-ready", email, order_id=download["order_id"], download_id=download["id"])
+        with tx.savepoint():
+            queue_mail(app, "download-ready", email, order_id=download["order_id"], download_id=download["id"])
     except PhotojobsError as exc:
-        conn.execute("ROLLBACK TO notify")
-        conn.execute("UPDATE downloads SET error = ? WHERE id = ?",
-                     [f"ready, but the download-ready mail could not be queued: {exc}"[:2000], download["id"]])
+        download_rows.note_error(tx, download["id"], f"ready, but the download-ready mail could not be queued: {exc}"[:2000],
+                                 only_pending=False)
         log.warning("download %s: the download-ready mail could not be queued: %s", download["id"], exc)
-    conn.execute("RELEASE notify")
 
 
 def _mark_expired(app: "App", download_id: int) -> None:
-    with app.transaction() as conn:
-        conn.execute("UPDATE downloads SET status = 'expired' WHERE id = ? AND status != 'expired'", [download_id])
+    with app.transaction() as tx:
+        download_rows.set_status(tx, download_id, "expired", only_if=[s for s in STATUSES if s != "expired"])
 
 
 def note_attempt_error(app: "App", download_id: int, reason: str, *, holds_lease: LeaseCheck | None = None) -> None:
     """A pending download shows why its last attempt failed while it waits for a retry."""
-    with app.transaction() as conn:
+    with app.transaction() as tx:
         if holds_lease is not None and not holds_lease():
             return
-        conn.execute("UPDATE downloads SET error = ? WHERE id = ? AND status = 'pending'", [reason[:2000], download_id])
+        download_rows.note_error(tx, download_id, reason[:2000])
 
 
 def mark_failed(app: "App", download_id: int, reason: str) -> None:
     """The failure handler's write: failed, with a reason a user can read; no temp file left."""
     from .zipwriter import remove_temp_files
 
-    with app.transaction() as conn:
-        rows = conn.execute("UPDATE downloads SET status = 'failed', error = ? WHERE id = ? AND status = 'pending'"
-                            " RETURNING order_id", [reason[:2000], download_id]).fetchall()
-    if rows:
-        remove_temp_files(downloads_folder(app.settings), [archive_name(download_id, rows[0][0])])
+    with app.transaction() as tx:
+        order_id = download_rows.fail_pending(tx, download_id, reason[:2000])
+    if order_id is not None:
+        remove_temp_files(downloads_folder(app.settings), [archive_name(download_id, order_id)])
 
 
 class ArchiveProgress:
@@ -397,10 +352,9 @@ class ArchiveProgress:
     unit = "bytes"
 
     def __init__(self, app: "App"):
-        rows = app.backend.read("SELECT id FROM downloads WHERE status = 'pending' ORDER BY id")
         self.sizes: dict[int, int] = {}
-        for row in rows:
-            self.sizes[row["id"]] = self._source_bytes(app, row["id"])
+        for download_id in download_rows.pending_ids(app.backend):
+            self.sizes[download_id] = self._source_bytes(app, download_id)
         self.total = sum(self.sizes.values())
 
     @staticmethod
@@ -414,9 +368,7 @@ class ArchiveProgress:
     def __call__(self, app: "App") -> tuple[int, int]:
         if not self.sizes:
             return 0, 0
-        marks = ",".join("?" * len(self.sizes))
-        finished = {r["id"] for r in app.backend.read(
-            f"SELECT id FROM downloads WHERE id IN ({marks}) AND status != 'pending'", list(self.sizes))}
+        finished = download_rows.finished_among(app.backend, list(self.sizes))
         done = sum(size for i, size in self.sizes.items() if i in finished)
         try:
             with os.scandir(downloads_folder(app.settings)) as entries:

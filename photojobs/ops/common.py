@@ -43,9 +43,7 @@ def known_queues(app: "App") -> list[str]:
 
     app.registry.load(app.settings.imports, str(app.settings.root))
     names = set(DEFAULT_QUEUES) | {app.registry.get(n).queue for n in app.registry.names()}
-    names |= {r[0] for r in app.backend.read("SELECT DISTINCT queue FROM jobs")}
-    names |= {r[0] for r in app.backend.read("SELECT queue FROM paused_queues")}
-    return sorted(names)
+    return sorted(names | set(app.backend.queue_names()))
 
 
 def check_known_queues(app: "App", names: Sequence[str]) -> list[str]:
@@ -59,9 +57,3 @@ def check_known_queues(app: "App", names: Sequence[str]) -> list[str]:
             guess = f"did you mean {close[0]}? " if close else ""
             raise UsageError(f"no queue named {name!r}: {guess}(known: {', '.join(known)})")
     return list(names)
-
-
-def delete_jobs(conn, where: str, params: list) -> int:
-    """Delete job rows (and their error records) matching `where`; returns how many jobs."""
-    conn.execute(f"DELETE FROM job_errors WHERE job_id IN (SELECT id FROM jobs WHERE {where})", params)
-    return conn.execute(f"DELETE FROM jobs WHERE {where}", params).rowcount

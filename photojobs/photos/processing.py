@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import LeaseLost, PermanentFailure, RetryLater
+from ..storage import photos as photo_rows
 from . import thumbnails as thumbs_mod
 from .exif import read_exif
 from .files import StagedFiles, classified_io, open_regular_file, read_facts
@@ -96,10 +97,9 @@ def process_photo(app: "App", photo_id: int, regenerate: bool = False,
     From a job, `holds_lease` fences the attempt: its thumbnails are renamed into place
     and the row marked ready only in a transaction where it still holds the job; a stale
     attempt discards them (LeaseLost), so it cannot replace a newer attempt's."""
-    rows = app.backend.read("SELECT id, path, fingerprint, thumbnails FROM photos WHERE id = ?", [photo_id])
-    if not rows:
+    row = photo_rows.get(app.backend, photo_id)
+    if row is None:
         raise PermanentFailure(f"photo {photo_id} does not exist (removed after it was queued?)")
-    row = rows[0]
     path = source_path(row["path"])
     facts = read_facts(path)
     exif = read_exif(facts.data) if facts.data is not None else _exif_from_file(path)
@@ -134,12 +134,11 @@ def process_photo(app: "App", photo_id: int, regenerate: bool = False,
         "processed_at": time.time(), "error": None,
     }
     try:
-        with app.transaction() as conn:
+        with app.transaction() as tx:
             if holds_lease is not None and not holds_lease():
                 raise LeaseLost(f"photo {photo_id}: this worker lost its lease on the job; its thumbnails were"
                                 " discarded (another attempt owns the photo)")
-            assignments = ", ".join(f"{name} = ?" for name in fields)
-            updated = conn.execute(f"UPDATE photos SET {assignments} WHERE id = ?", [*fields.values(), photo_id]).rowcount
+            updated = photo_rows.save_processed(tx, photo_id, fields)
             if updated:
                 try:
                     staged.install()

@@ -14,7 +14,7 @@ import zipfile
 import pytest
 
 from photojobs.archives.downloads import create_download, show_download
-from photojobs.archives.orders import create_order
+from photojobs.orders import create_order
 
 from ..conftest import cli_env, set_config, wait_for
 from .conftest import downloads_dir, temp_files

@@ -8,7 +8,7 @@ import zipfile
 import pytest
 
 from photojobs.archives.downloads import create_download, show_download
-from photojobs.archives.orders import create_order
+from photojobs.orders import create_order
 from photojobs.archives.zipwriter import Member, SourceMismatch, write_archive
 from photojobs.photos.files import NotRegularFile
 

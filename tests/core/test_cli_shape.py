@@ -139,7 +139,7 @@ LONG_URL_BASE = "https://photos.example.com/" + "studio-" * 20
 def _a_download(workdir):
     import photojobs
     from photojobs.archives.downloads import create_download
-    from photojobs.archives.orders import create_order
+    from photojobs.orders import create_order
     from tests.archives.conftest import add_photo_rows, write_photo
     from tests.conftest import set_config
 

@@ -9,7 +9,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from photojobs.archives.orders import create_order
+from photojobs.orders import create_order
 from photojobs.errors import UsageError
 from photojobs.mail import queue_mail
 from photojobs.mail.message import HeaderInjection

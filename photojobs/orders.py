@@ -9,10 +9,12 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, Sequence
 
-from ..errors import NotFound, UsageError
+from .errors import NotFound, UsageError
+from .storage import orders as order_rows
+from .storage import photos as photo_rows
 
 if TYPE_CHECKING:
-    from ..app import App
+    from .app import App
 
 MAX_NAME_CHARS = 200
 
@@ -20,8 +22,8 @@ MAX_NAME_CHARS = 200
 def check_email(email: str) -> str:
     """The address, trimmed, if the mail module would send to it (one plain local@domain,
     no line break that could reach a header); else a UsageError."""
-    from ..errors import PhotojobsError
-    from ..mail.message import check_address
+    from .errors import PhotojobsError
+    from .mail.message import check_address
 
     try:
         return check_address((email or "").strip())
@@ -32,7 +34,7 @@ def check_email(email: str) -> str:
 def check_name(name: str | None) -> str | None:
     if name is None:
         return None
-    from ..mail.message import LINE_BREAKS_AND_CONTROLS
+    from .mail.message import LINE_BREAKS_AND_CONTROLS
 
     value = name.strip()
     if LINE_BREAKS_AND_CONTROLS.search(value):
@@ -46,17 +48,16 @@ def _photo_ids_of(app: "App", photo_ids: Sequence[int] | None, album: str | None
     if bool(photo_ids) == (album is not None):
         raise UsageError("give either --photo ID (one or more) or --album NAME")
     if album is not None:
-        from ..photos.store import find_album
+        from .photos.store import find_album
 
         album = find_album(app, album)
-        rows = app.backend.read("SELECT id FROM photos WHERE album = ? AND status != 'failed' ORDER BY id", [album])
-        if not rows:
+        ids = photo_rows.sellable_in_album(app.backend, album)
+        if not ids:
             raise NotFound(f"album {album!r} has no photos that can be sold",
                            hint="see `photojobs photos list --album NAME`")
-        return [r["id"] for r in rows]
+        return ids
     ordered = list(dict.fromkeys(int(i) for i in photo_ids or ()))
-    marks = ",".join("?" * len(ordered))
-    found = {r["id"]: r for r in app.backend.read(f"SELECT id, status, error FROM photos WHERE id IN ({marks})", ordered)}
+    found = photo_rows.states(app.backend, ordered)
     missing = [i for i in ordered if i not in found]
     if missing:
         raise NotFound(f"no photo with id {missing[0]}", hint="see `photojobs photos list`")
@@ -75,14 +76,11 @@ def create_order(app: "App", email: str, *, name: str | None = None, photo_ids: 
     outbox id is the result's `confirmation_mail`)."""
     email, name = check_email(email), check_name(name)
     mail_id = None
-    with app.transaction() as conn:
+    with app.transaction() as tx:
         ids = _photo_ids_of(app, photo_ids, album)
-        order_id = conn.execute("INSERT INTO orders (email, name, created_at) VALUES (?, ?, ?) RETURNING id",
-                                [email, name, time.time()]).fetchone()[0]
-        conn.executemany("INSERT INTO order_photos (order_id, position, photo_id) VALUES (?, ?, ?)",
-                         [(order_id, position, photo_id) for position, photo_id in enumerate(ids, start=1)])
+        order_id = order_rows.insert(tx, email, name, ids, time.time())
         if notify:
-            from ..mail import queue_mail
+            from .mail import queue_mail
 
             mail_id = queue_mail(app, "order-confirmation", email, order_id=order_id)
     order = show_order(app, order_id)
@@ -93,47 +91,40 @@ def create_order(app: "App", email: str, *, name: str | None = None, photo_ids: 
 
 def order_photos(app: "App", order_id: int) -> list[Any]:
     """The order's photo rows, in the order's order, with their position."""
-    return app.backend.read(
-        "SELECT op.position, p.* FROM order_photos op JOIN photos p ON p.id = op.photo_id"
-        " WHERE op.order_id = ? ORDER BY op.position", [order_id])
+    return order_rows.photos_of(app.backend, order_id)
 
 
 def get_order_row(app: "App", order_id: int) -> Any:
-    rows = app.backend.read("SELECT * FROM orders WHERE id = ?", [order_id])
-    if not rows:
+    row = order_rows.get(app.backend, order_id)
+    if row is None:
         raise NotFound(f"no order with id {order_id}", hint="see `photojobs orders list`")
-    return rows[0]
+    return row
 
 
 def show_order(app: "App", order_id: int) -> dict[str, Any]:
     """An order with its photos (id, position, file name, status) and its downloads."""
-    from .downloads import list_downloads
+    from .archives.views import download_view
+    from .storage import downloads as download_rows
 
     row = get_order_row(app, order_id)
+    now = time.time()
     photos = [{"position": p["position"], "photo_id": p["id"], "file": _file_name(p["path"]), "status": p["status"],
                "size_bytes": p["size_bytes"]} for p in order_photos(app, order_id)]
     return {"id": row["id"], "email": row["email"], "name": row["name"], "created_at": iso(row["created_at"]),
             "photo_count": len(photos), "photos": photos,
-            "downloads": list_downloads(app, order_id=order_id)}
+            "downloads": [download_view(app.settings, r, now) for r in download_rows.listed(app.backend, order_id, now=now)]}
 
 
 def list_orders(app: "App", limit: int | None = None) -> list[dict[str, Any]]:
     """Orders, newest first, with their photo count and latest download's status."""
-    sql = ("SELECT o.*, (SELECT count(*) FROM order_photos op WHERE op.order_id = o.id) AS photo_count,"
-           " (SELECT d.status FROM downloads d WHERE d.order_id = o.id ORDER BY d.id DESC LIMIT 1) AS download"
-           " FROM orders o ORDER BY o.id DESC")
-    params: list[Any] = []
-    if limit is not None:
-        sql += " LIMIT ?"
-        params.append(limit)
     return [{"id": r["id"], "email": r["email"], "name": r["name"], "created_at": iso(r["created_at"]),
-             "photo_count": r["photo_count"], "download": r["download"]} for r in app.backend.read(sql, params)]
+             "photo_count": r["photo_count"], "download": r["download"]} for r in order_rows.listed(app.backend, limit)]
 
 
 def _file_name(path: Any) -> str:
     import os
 
-    from ..photos.store import source_path
+    from .photos.store import source_path
 
     return os.path.basename(source_path(path))
 

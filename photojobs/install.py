@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .db import open_database
 from .errors import ConfigError
+from .storage.sqlite_connection import open_database
 from .migrations import migrate
 from .settings import CONFIG_NAME, Settings, load
 
