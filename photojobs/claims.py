@@ -100,23 +100,6 @@ def settle(app: "App", token: str, jobs: list["Job"], running_error: Exception |
     counted. With no claim file and `expired` (a rescue that knows nothing of the claim),
     every job gets `running_error`, as the job that may have been running.
     Returns counts: done, retry, failed, released."""
-    if not expired:
-        return _settle(app, token, jobs, running_error, expired=False, tries_of=tries_of, running=running)
-    # A rescue read the rows before it had the write lock (a held lock, say): their holder
-    # may have renewed since and gone on with the claim. Under the lock, settle only what is
-    # still expired, from the claim file as it is now.
-    with app.backend.transaction() as conn:
-        now = time.time()
-        still = [j for j in jobs if conn.execute("SELECT 1 FROM jobs WHERE id = ? AND status = 'reserved'"
-                                                 " AND reserved_by = ? AND lease_until < ?",
-                                                 [j.id, token, now]).fetchone()]
-        if not still:
-            return {"done": 0, "retry": 0, "failed": 0, "released": 0}
-        return _settle(app, token, still, running_error, expired=True, tries_of=tries_of, running=running)
-
-
-def _settle(app: "App", token: str, jobs: list["Job"], running_error: Exception | None, *,
-            expired: bool, tries_of: Callable[["Job"], int], running: int | None) -> dict[str, int]:
     from .runner import record_failure
 
     counts = {"done": 0, "retry": 0, "failed": 0, "released": 0}

@@ -104,7 +104,6 @@ def _rss_mb() -> float:
 class ChildLoop:
     def __init__(self, app_class: type, settings: "Settings", options: "WorkerOptions", slot: Slot, token: str,
                  claimed) -> None:
-
         self.options, self.slot, self.token, self.claimed = options, slot, token, claimed
         self.app = app_class(settings)  # after the start: this process's own connection
         self.backend = self.app.backend
@@ -202,11 +201,10 @@ class ChildLoop:
         worker is stopping meanwhile."""
         margin = self.app.settings.lease / 3
         while time.time() + margin >= self.lease_until:
-            rows = self.backend.read("SELECT reserved_by, lease_until FROM jobs WHERE id = ? AND status = 'reserved'",
-                                     [job.id])
-            if not rows or rows[0]["reserved_by"] != self.token:
+            lease = self.backend.lease_of(job.id)
+            if lease is None or lease[0] != self.token:
                 return False
-            self.lease_until = rows[0]["lease_until"] or 0.0
+            self.lease_until = lease[1]
             if time.time() + margin < self.lease_until:
                 break
             if self.stopping():
