@@ -19,7 +19,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.string import TextLoader
 
 from . import _without_password as masked
-from ..errors import (DatabaseAuthFailed, DatabaseConnectionLost, DatabaseMissing, DatabaseUnreachable,
+from ..errors import (ConfigError, DatabaseAuthFailed, DatabaseConnectionLost, DatabaseMissing, DatabaseUnreachable,
                       EnvironmentProblem)
 
 DEFAULT_POOL_SIZE = 4
@@ -35,18 +35,32 @@ SESSION_DEFAULTS = {
     "tcp_user_timeout": "10000",  # ms
     "application_name": "photojobs",
 }
-SESSION_OPTIONS = "-c idle_in_transaction_session_timeout=30000"  # ms
+IDLE_IN_TRANSACTION_TIMEOUT = 30.0  # s; `[postgres] idle_in_transaction_timeout`
 BYTES_MARK = "\uffffbytes:"  # a path that is not UTF-8, kept as hex in a text column
 
 
-def conninfo(url: str) -> dict[str, Any]:
+def conninfo(url: str, section: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The URL's libpq parameters with the session defaults added where it gives none.
     The password may also come from PGPASSWORD or ~/.pgpass (libpq reads them)."""
     params: dict[str, Any] = conninfo_to_dict(url)
     for key, value in SESSION_DEFAULTS.items():
         params.setdefault(key, value)
-    params["options"] = f"{params.get('options', '')} {SESSION_OPTIONS}".strip()
+    idle = number(section or {}, "idle_in_transaction_timeout", IDLE_IN_TRANSACTION_TIMEOUT)
+    # The same watch on the server's side of the socket: it ends the session (and drops its
+    # locks) of a client that went silent, mid-statement as well as idle.
+    server = {"idle_in_transaction_session_timeout": int(idle * 1000), "tcp_keepalives_idle": params["keepalives_idle"],
+              "tcp_keepalives_interval": params["keepalives_interval"],
+              "tcp_keepalives_count": params["keepalives_count"], "tcp_user_timeout": params["tcp_user_timeout"]}
+    params["options"] = " ".join([params.get("options", ""), *(f"-c {k}={v}" for k, v in server.items())]).strip()
     return params
+
+
+def number(section: Mapping[str, Any], key: str, default: float) -> float:
+    """A positive number from the `[postgres]` table."""
+    value = section.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ConfigError(f"[postgres] {key} = {value!r} is not a positive number")
+    return float(value)
 
 
 _UNREACHABLE = ("connection refused", "could not connect", "timeout expired", "could not translate host name",
@@ -104,10 +118,10 @@ def configure(conn: psycopg.Connection) -> None:
     conn.adapters.register_dumper(bytes, _PathBytesDumper)
 
 
-def connect(url: str, **extra: Any) -> psycopg.Connection:
+def connect(url: str, section: Mapping[str, Any] | None = None) -> psycopg.Connection:
     """One autocommit connection with the session settings; errors as PhotojobsErrors."""
     try:
-        conn = psycopg.connect(**conninfo(url), autocommit=True, **extra)
+        conn = psycopg.connect(**conninfo(url, section), autocommit=True)
     except psycopg.Error as exc:
         raise (classify(exc, url, connecting=True) or exc) from None
     configure(conn)
@@ -122,14 +136,15 @@ class Pool:
     that is down fails at once with its reason, not after the pool's timeout.
     """
 
-    def __init__(self, url: str, size: int, timeout: float) -> None:
+    def __init__(self, url: str, section: Mapping[str, Any]) -> None:
         from psycopg_pool import ConnectionPool
 
-        self.url = url
-        self.timeout = timeout
-        connect(url).close()
-        self.pool = ConnectionPool(kwargs={**conninfo(url), "autocommit": True}, min_size=1, max_size=size,
-                                   open=False, configure=configure, timeout=timeout, num_workers=1,
+        self.url, self.section = url, section
+        self.timeout = number(section, "pool_timeout", 30.0)
+        size = max(1, int(number(section, "pool_size", DEFAULT_POOL_SIZE)))
+        connect(url, section).close()
+        self.pool = ConnectionPool(kwargs={**conninfo(url, section), "autocommit": True}, min_size=1, max_size=size,
+                                   open=False, configure=configure, timeout=self.timeout, num_workers=1,
                                    name=f"photojobs-{os.getpid()}")
         self.pool.open(wait=False)
 
@@ -139,9 +154,14 @@ class Pool:
         try:
             return self.pool.getconn()
         except PoolTimeout:
-            connect(self.url).close()  # raises the reason when the server is the problem
+            connect(self.url, self.section).close()  # raises the reason when the server is the problem
             raise DatabaseUnreachable(f"no free connection to {masked(self.url)} within {self.timeout:g} s",
                                       hint="raise [postgres] pool_size, or use fewer threads") from None
+
+    def check(self) -> None:
+        """After a lost connection: test the idle ones, replacing the dead (the server may
+        have restarted), so the next statement gets a live one."""
+        self.pool.check()
 
     def putconn(self, conn: psycopg.Connection) -> None:
         self.pool.putconn(conn)  # a broken connection or one left in a transaction is discarded
@@ -156,18 +176,17 @@ _pools_lock = threading.Lock()
 
 def pool_for(url: str, section: Mapping[str, Any]) -> Pool:
     """This process's pool for `url` (a forked child makes its own; it never touches its parent's)."""
-    key = (os.getpid(), url)
+    key = (os.getpid(), url, tuple(sorted(section.items())))
     with _pools_lock:
         pool = _pools.get(key)
         if pool is None:
-            size = int(section.get("pool_size", DEFAULT_POOL_SIZE))
-            pool = _pools[key] = Pool(url, max(1, size), float(section.get("pool_timeout", 30)))
+            pool = _pools[key] = Pool(url, section)
     return pool
 
 
 @atexit.register
 def _close_pools() -> None:
-    for (pid, _), pool in list(_pools.items()):
+    for (pid, *_), pool in list(_pools.items()):
         if pid == os.getpid():
             try:
                 pool.close()

@@ -183,7 +183,7 @@ def _create_database(url: str) -> None:
     try:
         with connect(make_conninfo(url, dbname="postgres")) as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    except psycopg.errors.DuplicateDatabase:
+    except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
         pass  # another host's `init` made it a moment ago
     except psycopg.Error as exc:
         raise DatabaseMissing(f"database {masked(url)} does not exist and cannot be created: "

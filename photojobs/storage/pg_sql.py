@@ -108,7 +108,7 @@ def translated(url: str) -> Iterator[None]:
     except psycopg.errors.UndefinedTable as exc:
         raise SchemaTooOld(f"database {masked(url)} has no photojobs schema ({exc.diag.message_primary})",
                            hint="run `photojobs init` or `photojobs migrate`") from None
-    except (psycopg.OperationalError, psycopg.errors.AdminShutdown, psycopg.InterfaceError) as exc:
+    except (psycopg.OperationalError, psycopg.errors.IdleInTransactionSessionTimeout, psycopg.InterfaceError) as exc:
         raise (classify(exc, url) or exc) from None
 
 

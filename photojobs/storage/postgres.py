@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import psycopg
 
 from ..backend import JOB_COLUMNS, _summary
-from ..errors import DuplicateJob, PhotojobsError
+from ..errors import DatabaseConnectionLost, DuplicateJob, PhotojobsError
 from .base import AttemptError, Enqueued, Job, NewJob, Params
 from .pg_connect import connect, masked, pool_for
 from .pg_migrations import check_schema
@@ -91,7 +91,11 @@ class PostgresBackend(SqliteOperations):
         conn = self._pool.getconn()
         try:
             yield conn
-        finally:
+        except DatabaseConnectionLost:
+            self._pool.putconn(conn)
+            self._pool.check()
+            raise
+        else:
             self._pool.putconn(conn)
 
     def execute(self, sql: str, params: Params = ()) -> Result:
@@ -273,7 +277,7 @@ class PostgresBackend(SqliteOperations):
         connection stays open between waits, so a notification between two waits is kept."""
         deadline = time.monotonic() + timeout
         if self._listener is None or self._listener.closed:
-            self._listener = connect(self.url)
+            self._listener = connect(self.url, self.settings.section("postgres"))
             with translated(self.url):
                 self._listener.execute("LISTEN photojobs")
             if self.execute("SELECT 1 FROM jobs WHERE status = 'pending' AND available_at <= :now LIMIT 1",
