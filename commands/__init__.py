@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from . import _common, core, mail, ops, orders, photos, schedule
+from . import _common, core, db, mail, ops, orders, photos, schedule
 
 app = typer.Typer(
     name="photojobs",
@@ -22,7 +22,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.callback()(_common.global_options)
-for module in (core, photos, orders, mail, ops, schedule):
+for module in (core, photos, orders, mail, ops, schedule, db):
     module.register(app)
 
 
