@@ -173,3 +173,20 @@ def test_connections_per_process_are_bounded_by_pool_size(pg_url: str, tmp_path:
 def test_environment_errors_are_photojobs_errors_with_exit_3() -> None:
     for error in (DatabaseUnreachable, DatabaseAuthFailed, DatabaseConnectionLost, DatabaseMissing):
         assert issubclass(error, EnvironmentProblem) and error.exit_code == 3
+
+
+def test_cron_mode_lock_is_one_run_across_hosts(pg_url: str, tmp_path: Path) -> None:
+    from photojobs.locks import AlreadyRunning, cron_lock
+
+    hosts = []
+    for name in ("web", "worker"):  # two installations that share only the database
+        (tmp_path / name).mkdir()
+        hosts.append(load(config=write_config(tmp_path / name, pg_url), env={}))
+    with cron_lock(hosts[0], "send-mail", command="send-mail"):
+        with pytest.raises(AlreadyRunning, match=r"send-mail is already running \(held by photojobs send-mail on"):
+            with cron_lock(hosts[1], "send-mail", command="send-mail"):
+                pass
+        with cron_lock(hosts[1], "work-default"):  # another lock is free
+            pass
+    with cron_lock(hosts[1], "send-mail"):  # released when the run ended
+        pass
