@@ -184,8 +184,9 @@ def _run_with_progress(app: Any, options: Any, queue: str, noun: str, measure: A
 
     if STATE.quiet or not sys.stderr.isatty():
         return app.work(options)
-    ready = app.backend.read("SELECT count(*) FROM jobs WHERE queue = ? AND status = 'pending'"
-                             " AND available_at <= strftime('%s', 'now')", [queue])[0][0]
+    import time
+
+    ready = app.backend.count_jobs(queue, "pending", ready_at=time.time())
     total = min(ready, options.max_jobs or ready)
     # A measure in bytes (build-archive) reads better as "1.2/4.3 GB" than as a count.
     counted = DownloadColumn() if getattr(measure, "unit", None) == "bytes" else MofNCompleteColumn()

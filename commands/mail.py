@@ -27,11 +27,12 @@ def queue(
 ) -> None:
     """Queue a templated mail (a send_email job on the emails queue), or send it --now."""
     from photojobs.mail import queue_mail
+    from photojobs.mail.outbox import Mailer
 
     with _common.open_app() as app:
         outbox_id = queue_mail(app, template, to, order_id=order, download_id=download, now=now)
-        row = dict(app.backend.read("SELECT id, status, job_id, message_id, subject FROM outbox WHERE id = ?",
-                                    [outbox_id])[0])
+        stored = Mailer(app).row(outbox_id)
+        row = {key: stored[key] for key in ("id", "status", "job_id", "message_id", "subject")}
     if _common.wants_json(json_out):
         _common.print_json(row)
     elif now:

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, ContextManager, Iterable
 
-from .backend import Job, NewJob, SqliteBackend
 from .errors import InvalidPayload, UsageError
 from .registry import JobSpec, registry
 from .settings import Settings, load
+from .storage import Backend, Enqueued, Job, NewJob, Transaction, open_backend
 
 
 @dataclasses.dataclass
@@ -41,7 +40,8 @@ class JobContext:
         return self.job.attempts
 
     @property
-    def db(self) -> sqlite3.Connection:
+    def db(self) -> Any:
+        """The engine's own DB-API connection (prefer `app.transaction()`'s `tx.execute`)."""
         return self.app.backend.conn
 
     @property
@@ -55,28 +55,29 @@ class JobContext:
 
 class App:
     """Dispatches jobs and runs workers. Safe to share between a web app's threads: each
-    thread gets its own SQLite connection (a connection's transaction is not shareable)."""
+    thread gets its own database connection (a connection's transaction is not shareable)."""
 
-    def __init__(self, settings: Settings, backend: SqliteBackend | None = None):
+    def __init__(self, settings: Settings, backend: Backend | None = None):
         self.settings = settings
         self._given = backend
         self._local = threading.local()
-        self._opened: list[SqliteBackend] = []
+        self._opened: list[Backend] = []
         self.registry = registry
         self._loaded = False  # job modules imported
 
     @property
-    def backend(self) -> SqliteBackend:
+    def backend(self) -> Backend:
         if self._given is not None:
             return self._given
         backend = getattr(self._local, "backend", None)
         if backend is None:
-            backend = self._local.backend = SqliteBackend(self.settings)
+            backend = self._local.backend = open_backend(self.settings)
             self._opened.append(backend)
         return backend
 
     @property
-    def db(self) -> sqlite3.Connection:
+    def db(self) -> Any:
+        """The engine's own DB-API connection (prefer `transaction()`'s `tx.execute`)."""
         return self.backend.conn
 
     def close(self) -> None:
@@ -92,8 +93,11 @@ class App:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction; jobs dispatched inside it commit or roll back with your data."""
+    def transaction(self) -> ContextManager[Transaction]:
+        """A write transaction; jobs dispatched inside it commit or roll back with your data.
+
+        `tx.execute(sql, {"name": value})` takes named `:name` parameters (every engine
+        does); `tx.connection` is the engine's own DB-API connection."""
         return self.backend.transaction()
 
     def spec(self, name: str) -> JobSpec:
@@ -102,7 +106,7 @@ class App:
             self._loaded = True
         return self.registry.get(name)
 
-    def _new_job(self, item: Dispatch, batch_id: int | None, now: float) -> NewJob:
+    def _new_job(self, item: Dispatch, now: float) -> NewJob:
         spec = self.spec(item.name)
         payload = spec.validate(item.payload)
         if item.delay is not None and item.delay < 0:
@@ -111,7 +115,7 @@ class App:
             raise UsageError(f"{item.name}: tries must be at least 1")
         unique_key = item.unique_key or (spec.unique(payload) if spec.unique else None)
         return NewJob(item.name, payload, item.queue or spec.queue, now + (item.delay or 0), unique_key,
-                      batch_id, item.tries, item.timeout)
+                      None, item.tries, item.timeout)
 
     def dispatch(self, name: str, payload: dict | None = None, **options: Any) -> int:
         """Queue one job; returns its id. Options: queue, delay, unique_key, tries, timeout."""
@@ -119,31 +123,37 @@ class App:
             job_id = self.dispatch_many([Dispatch(name, payload, **options)])[0]
             assert job_id is not None
             return job_id
-        return self.backend.enqueue_one(self._new_job(Dispatch(name, payload, **options), None, time.time()))
+        return self.backend.enqueue_one(self._new_job(Dispatch(name, payload, **options), time.time()))
 
     def dispatch_many(self, items: Iterable[Dispatch | tuple[str, dict]], *, batch: str | None = None,
                       skip_duplicates: bool = False) -> list[int | None]:
-        """Queue many jobs in one transaction, optionally as a named batch.
+        """Queue many jobs in one transaction, optionally as a named batch; their ids.
 
         With `skip_duplicates`, a job whose unique key is live already is skipped (id None);
         otherwise it refuses the whole call.
         """
-        now = time.time()
-        items = [i if isinstance(i, Dispatch) else Dispatch(*i) for i in items]
-        with self.transaction():
-            batch_id = self.backend.create_batch(batch, len(items)) if batch else None
-            new = [self._new_job(item, batch_id, now) for item in items]
-            ids = self.backend.enqueue(new, skip_duplicates=skip_duplicates)
-            if batch_id is not None and None in ids:  # skipped duplicates are not the batch's
-                self.backend.conn.execute("UPDATE batches SET total = ? WHERE id = ?",
-                                          [sum(i is not None for i in ids), batch_id])
-        if self.settings.queue == "sync":
-            from .runner import run_inline
+        return self.dispatch_batch(items, batch=batch, skip_duplicates=skip_duplicates).ids
 
-            for job_id in ids:
-                if job_id is not None:
-                    run_inline(self, job_id)
-        return ids
+    def dispatch_batch(self, items: Iterable[Dispatch | tuple[str, dict]], *, batch: str | None = None,
+                       skip_duplicates: bool = False) -> Enqueued:
+        """`dispatch_many` that also says which batch it made (`.batch_id`; None when
+        every job was a skipped duplicate)."""
+        now = time.time()
+        new = [self._new_job(i if isinstance(i, Dispatch) else Dispatch(*i), now) for i in items]
+        with self.transaction() as tx:
+            made = self.backend.enqueue(new, batch=batch, skip_duplicates=skip_duplicates)
+            if self.settings.queue == "sync":
+                tx.after_commit(lambda: self._run_inline(made.ids))
+        return made
+
+    def _run_inline(self, ids: list[int | None]) -> None:
+        """Sync mode, once the dispatch's outermost transaction committed: run the jobs
+        through the worker's code path. A failed job is recorded, then raised."""
+        from .runner import run_inline
+
+        for job_id in ids:
+            if job_id is not None:
+                run_inline(self, job_id)
 
     def work(self, options: Any = None, on_progress: Any = None) -> Any:
         """Run a worker in this process (see `photojobs.worker.WorkerOptions`)."""

@@ -67,10 +67,11 @@ def error_of(exc: BaseException) -> AttemptError:
                         "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
 
 
-def execute(app: "App", job: Job, worker: str, *, job_limits: tuple[int, float] | None = None) -> tuple[str, float]:
+def execute(app: "App", job: Job, worker: str, *, job_limits: tuple[int, float] | None = None,
+            errors: list[BaseException] | None = None) -> tuple[str, float]:
     """Run one job with its (tries, timeout) from `limits`. Returns (outcome, duration).
-    Retries and failures are recorded here; a success is left to the caller, who may
-    record several in one transaction."""
+    Retries and failures are recorded here (the exception also appended to `errors`, if
+    given); a success is left to the caller, who may record several in one transaction."""
     job_tries, job_timeout = job_limits or limits(app, job)
     started = time.monotonic()
     log.info("job started", extra={"event": "started", "job": _fields(job)})
@@ -78,10 +79,14 @@ def execute(app: "App", job: Job, worker: str, *, job_limits: tuple[int, float] 
         call_handler(app, job, job_timeout)
     except (UsageError, PermanentFailure) as exc:  # unknown job, invalid payload, or the job said so
         duration = time.monotonic() - started
+        if errors is not None:
+            errors.append(exc)
         record_failure(app, job, worker, exc, duration, permanent=True, tries=job_tries)
         return FAILED, duration
     except Exception as exc:
         duration = time.monotonic() - started
+        if errors is not None:
+            errors.append(exc)
         outcome = record_failure(app, job, worker, exc, duration, tries=job_tries)
         return outcome, duration
     duration = time.monotonic() - started
@@ -140,20 +145,25 @@ def run_failure_handler(app: "App", job: Job, exc: BaseException) -> None:
 
 
 def run_inline(app: "App", job_id: int) -> str:
-    """The sync mode: run a just-dispatched job now, through the worker's code path."""
+    """The sync mode: run a just-dispatched job now, through the worker's code path.
+
+    Sync mode has no later: a retry runs again at once (claim_id ignores the delay) until
+    the job's tries are spent. A job that ends in the failed table is recorded as a worker
+    would record it, then its exception is raised, so the caller (a test) sees it."""
     worker = f"sync:{job_id}"
-    job = app.backend.claim_id(job_id, worker)
-    if job is None:
-        return FAILED
-    outcome, duration = execute(app, job, worker)
-    if outcome == DONE:
-        app.backend.complete([(job.id, duration)], worker)
-    elif outcome == RETRY:
-        # Sync mode has no later: try again now until the job's tries are spent.
-        with app.backend.transaction() as conn:
-            conn.execute("UPDATE jobs SET available_at = ? WHERE id = ?", [time.time(), job.id])
-        return run_inline(app, job_id)
-    return outcome
+    while True:
+        job = app.backend.claim_id(job_id, worker)
+        if job is None:  # not pending: run by someone else meanwhile
+            return FAILED
+        errors: list[BaseException] = []
+        outcome, duration = execute(app, job, worker, errors=errors)
+        if outcome == DONE:
+            app.backend.complete([(job.id, duration)], worker)
+            return DONE
+        if outcome == FAILED and errors:
+            raise errors[-1]
+        if outcome == FAILED:
+            return FAILED
 
 
 def _fields(job: Job) -> dict:

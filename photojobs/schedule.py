@@ -44,6 +44,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from .app import App, Dispatch
 from .errors import ConfigError, InvalidPayload, PhotojobsError, UnknownJob
 from .settings import Settings
+from .storage import schedule_runs
 
 log = logging.getLogger("photojobs.schedule")
 
@@ -317,22 +318,18 @@ def run_key(moment: datetime) -> str:
 def enqueue_run(app: App, task: Task, run_at: datetime) -> RunResult:
     """Record the run and dispatch its job in one transaction; a run already recorded is left alone."""
     key = run_key(run_at)
-    with app.transaction() as conn:
-        inserted = conn.execute("INSERT OR IGNORE INTO schedule_runs (task, run_at, enqueued_at) VALUES (?, ?, ?)",
-                                [task.name, key, time.time()]).rowcount
-        if not inserted:
+    with app.transaction() as tx:
+        if not schedule_runs.record(tx, task.name, key, time.time()):
             return RunResult(task.name, key, None, "taken")
         job_id = app.dispatch_many([Dispatch(task.job, task.payload, queue=task.queue)], skip_duplicates=True)[0]
-        conn.execute("UPDATE schedule_runs SET job_id = ? WHERE task = ? AND run_at = ?", [job_id, task.name, key])
+        schedule_runs.set_job(tx, task.name, key, job_id)
     return RunResult(task.name, key, job_id, "enqueued" if job_id else "skipped")
 
 
 def last_runs(app: App) -> dict[str, dict]:
     """Each task's latest recorded run: run_at, enqueued_at, job_id."""
-    rows = app.backend.read("SELECT task, run_at, enqueued_at, job_id FROM schedule_runs AS s"
-                            " WHERE run_at = (SELECT max(run_at) FROM schedule_runs WHERE task = s.task)")
-    return {row["task"]: {"run_at": row["run_at"], "enqueued_at": row["enqueued_at"], "job_id": row["job_id"]}
-            for row in rows}
+    return {task: {"run_at": row["run_at"], "enqueued_at": row["enqueued_at"], "job_id": row["job_id"]}
+            for task, row in schedule_runs.latest(app.backend).items()}
 
 
 def parse_key(key: str) -> datetime:

@@ -19,7 +19,7 @@ import time
 from multiprocessing.connection import wait
 from typing import Callable, Sequence
 
-from .backend import SqliteBackend
+from .storage import Backend, open_backend
 from .errors import JobTimeout, UsageError, WorkerLost
 from .settings import Settings
 from .worker_child import RECYCLE, Slot, child_main
@@ -109,7 +109,7 @@ class Worker:
 
         registry.load(self.settings.imports, str(self.settings.root))  # import errors surface here, before any fork
         started = time.monotonic()
-        backend = SqliteBackend(self.settings)
+        backend = open_backend(self.settings)
         self.app = App(self.settings, backend)
         try:
             self._rescue(backend)
@@ -143,7 +143,7 @@ class Worker:
             self.children.append(child)
         return child
 
-    def _supervise(self, backend: SqliteBackend, started: float) -> None:
+    def _supervise(self, backend: Backend, started: float) -> None:
         renew_every = max(self.settings.lease / 3, 0.2)
         next_renew = next_rescue = time.monotonic() + renew_every
         next_prune = next_control = time.monotonic()
@@ -172,14 +172,14 @@ class Worker:
                 self._check_restart(backend)
                 next_control = now + 1.0
             if now >= next_prune:
-                backend.prune_done(time.time() - self.settings.keep_done_hours * 3600)
+                backend.prune(time.time() - self.settings.keep_done_hours * 3600)
                 next_prune = now + 300.0
             wait([c.process.sentinel for c in self.children if c.process.exitcode is None], timeout=TICK)
 
     def _all_reaped(self) -> bool:
         return all(c.reaped for c in self.children)
 
-    def _reap(self, backend: SqliteBackend, child: Child) -> None:
+    def _reap(self, backend: Backend, child: Child) -> None:
         """A child exited: account for its job, give back its other jobs, maybe replace it."""
         if child.reaped:
             return
@@ -210,7 +210,7 @@ class Worker:
         if not self._stopping and code != 0:
             self._spawn(child.index)
 
-    def _record_lost(self, backend: SqliteBackend, token: str, job_id: int, exc: Exception) -> str:
+    def _record_lost(self, backend: Backend, token: str, job_id: int, exc: Exception) -> str:
         from .runner import record_failure
 
         job = next((j for j in backend.reserved_by(token) if j.id == job_id), None)
@@ -230,7 +230,7 @@ class Worker:
             log.warning("job killed", extra={"event": "timeout", "job": {"id": job_id}})
             child.process.kill()
 
-    def _kill_all(self, backend: SqliteBackend) -> None:
+    def _kill_all(self, backend: Backend) -> None:
         """Past the grace period, or a second signal: stop children now, give their jobs back."""
         for child in self.children:
             if child.process.exitcode is None:
@@ -263,12 +263,14 @@ class Worker:
             self._published = now
             self.on_progress(self.report)
 
-    def _rescue(self, backend: SqliteBackend) -> None:
-        """Jobs whose lease expired (their worker was killed): count the attempt, run again."""
+    def _rescue(self, backend: Backend) -> None:
+        """Jobs whose lease expired (their worker was killed): take them over, count the
+        lost attempt, run again (or fail them, their tries spent)."""
         from .runner import record_failure
 
-        for job in backend.expired():
-            record_failure(self.app, job, None, WorkerLost("the worker holding the job stopped renewing its lease"),
+        rescuer = f"{self.id}/rescue"
+        for job in backend.rescue_expired(rescuer):
+            record_failure(self.app, job, rescuer, WorkerLost("the worker holding the job stopped renewing its lease"),
                            None, tries=self._tries(job))
 
     # -- signals -----------------------------------------------------------------------------
@@ -295,20 +297,14 @@ class Worker:
 
     # -- the workers table, for `status` ---------------------------------------------------------
 
-    def _register(self, backend: SqliteBackend) -> None:
-        with backend.transaction() as conn:
-            conn.execute("INSERT OR REPLACE INTO workers (id, host, pid, queues, concurrency, started_at,"
-                         " heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                         [self.id, socket.gethostname(), os.getpid(), ",".join(self.options.queues),
-                          self.options.concurrency, time.time(), time.time()])
+    def _register(self, backend: Backend) -> None:
+        backend.register_worker(self.id, socket.gethostname(), os.getpid(), self.options.queues,
+                                self.options.concurrency)
 
-    def _heartbeat(self, backend: SqliteBackend) -> None:
-        current = [c.slot.current()[0] for c in self.children if c.process.exitcode is None]
-        with backend.transaction() as conn:
-            conn.execute("UPDATE workers SET heartbeat_at = ?, current_jobs = ? WHERE id = ?",
-                         [time.time(), ",".join(str(j) for j in current if j), self.id])
+    def _heartbeat(self, backend: Backend) -> None:
+        backend.heartbeat(self.id, [c.slot.current()[0] for c in self.children if c.process.exitcode is None])
 
-    def _check_restart(self, backend: SqliteBackend) -> None:
+    def _check_restart(self, backend: Backend) -> None:
         """`photojobs queue restart` (a deploy): finish the current jobs and exit."""
         from .ops.queues import restart_requested_after
 
@@ -316,6 +312,5 @@ class Worker:
             log.info("restart requested", extra={"event": "restart"})
             self.stop()
 
-    def _unregister(self, backend: SqliteBackend) -> None:
-        with backend.transaction() as conn:
-            conn.execute("DELETE FROM workers WHERE id = ?", [self.id])
+    def _unregister(self, backend: Backend) -> None:
+        backend.unregister_worker(self.id)

@@ -180,13 +180,8 @@ class ChildLoop:
             self.batch = 1
 
     def idle(self) -> None:
-        """Sleep up to --sleep (with jitter), waking early when another process commits."""
-        deadline = time.monotonic() + self.options.sleep * (0.75 + random.random() / 2)
-        version = self.backend.data_version()
-        while time.monotonic() < deadline and not self.stopping():
-            time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
-            if self.backend.data_version() != version:
-                return
+        """Sleep up to --sleep (with jitter), waking early when another process may have queued work."""
+        self.backend.wait_for_jobs(self.options.sleep * (0.75 + random.random() / 2), interrupted=self.stopping)
 
 
 def child_main(settings: "Settings", options: "WorkerOptions", slot: Slot, token: str, claimed) -> None:

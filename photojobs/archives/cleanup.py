@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
+from ..storage import downloads as download_rows
 from .downloads import downloads_folder
 from .zipwriter import TEMP_SUFFIX
 
@@ -65,17 +66,14 @@ def _remove(path: Path, dry_run: bool) -> bool:
 
 
 def _expire(app: "App", folder: Path, now: float, dry_run: bool) -> list[dict[str, Any]]:
-    rows = app.backend.read("SELECT id, status, path FROM downloads WHERE expires_at <= ?"
-                            " AND status IN ('pending', 'ready') ORDER BY id", [now])
     expired = []
-    for row in rows:
+    for row in download_rows.expiring(app.backend, now):
         path = Path(row["path"]) if row["path"] else None
         size = _size(path) if path is not None and _inside(path, folder) else None
         freed = size if size is not None and _remove(path, dry_run) else 0  # type: ignore[arg-type]
         if not dry_run:
-            with app.transaction() as conn:
-                conn.execute("UPDATE downloads SET status = 'expired' WHERE id = ? AND status = ?",
-                             [row["id"], row["status"]])
+            with app.transaction() as tx:
+                download_rows.set_status(tx, row["id"], "expired", only_if=[row["status"]])
         expired.append({"id": row["id"], "was": row["status"], "path": row["path"] if size is not None else None,
                         "freed_bytes": freed or 0})
     return expired
@@ -89,7 +87,7 @@ def cleanup_downloads(app: "App", *, dry_run: bool = False, now: float | None = 
     folder = downloads_folder(app.settings)
     expired = _expire(app, folder, now, dry_run)
     handled = {e["path"] for e in expired if e["path"]}
-    live = {r["path"] for r in app.backend.read("SELECT path FROM downloads WHERE status = 'ready' AND path IS NOT NULL")}
+    live = download_rows.ready_paths(app.backend)
     live -= handled
     orphans, temps, kept = [], [], 0
     try:

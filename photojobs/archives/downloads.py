@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import ConfigError, NotFound, PermanentFailure, RetryLater, UsageError
+from ..storage import downloads as download_rows
+from ..storage import orders as order_rows
 
 if TYPE_CHECKING:
     from ..app import App
@@ -79,14 +81,12 @@ def create_download(app: "App", order_id: int, *, expires_days: float | None = N
         raise UsageError(f"--expires-days must be more than 0 and at most {MAX_EXPIRES_DAYS}")
     _check_conversion(app.settings, conversion)
     now = time.time()
-    with app.transaction() as conn:
+    with app.transaction() as tx:
         get_order_row(app, order_id)
-        if not conn.execute("SELECT 1 FROM order_photos WHERE order_id = ? LIMIT 1", [order_id]).fetchone():
+        if not order_rows.has_photos(tx, order_id):
             raise UsageError(f"order {order_id} has no photos")
-        download_id = conn.execute(
-            "INSERT INTO downloads (order_id, token, status, conversion, expires_at, created_at, notify)"
-            " VALUES (?, ?, 'pending', ?, ?, ?, ?) RETURNING id",
-            [order_id, secrets.token_urlsafe(32), conversion, now + days * 86400, now, int(notify)]).fetchone()[0]
+        download_id = download_rows.insert(tx, order_id, secrets.token_urlsafe(32), conversion, now + days * 86400,
+                                           now, notify)
         app.dispatch(JOB_NAME, {"download_id": download_id})
     return show_download(app, download_id)
 
@@ -107,10 +107,10 @@ def download_view(settings: "Settings", row: Any, now: float | None = None) -> d
 
 
 def _row(app: "App", download_id: int) -> Any:
-    rows = app.backend.read("SELECT * FROM downloads WHERE id = ?", [download_id])
-    if not rows:
+    row = download_rows.get(app.backend, download_id)
+    if row is None:
         raise NotFound(f"no download with id {download_id}", hint="see `photojobs downloads list`")
-    return rows[0]
+    return row
 
 
 def show_download(app: "App", download_id: int) -> dict[str, Any]:
@@ -122,7 +122,7 @@ def list_downloads(app: "App", *, order_id: int | None = None, status: str | Non
     """Downloads, newest first (of one order, or in one status)."""
     if status is not None and status not in STATUSES:
         raise UsageError(f"--status must be one of {', '.join(STATUSES)}, not {status!r}")
-    rows = app.backend.select("downloads", {"order_id": order_id, "status": status}, "id DESC", limit)
+    rows = download_rows.listed(app.backend, order_id, status, limit)
     now = time.time()
     return [download_view(app.settings, r, now) for r in rows]
 
@@ -176,8 +176,8 @@ def build_download(app: "App", download_id: int, progress: Callable[[int], None]
         log.info("download %s has expired; not building it", download_id)
         return show_download(app, download_id)
     if download["status"] != "pending":  # failed, and retried from the failed table: try again
-        with app.transaction() as conn:
-            conn.execute("UPDATE downloads SET status = 'pending', error = NULL WHERE id = ?", [download_id])
+        with app.transaction() as tx:
+            download_rows.set_status(tx, download_id, "pending", clear_error=True)
         download = _row(app, download_id)
     dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     remove_temp_files(dest.parent, [dest.name])  # left by an attempt that was killed
@@ -202,57 +202,51 @@ def build_download(app: "App", download_id: int, progress: Callable[[int], None]
 def _mark_ready(app: "App", download: Any, result: Any) -> None:
     """Ready, and the download-ready mail queued if asked: one transaction, so a crash
     between the two cannot send the mail twice or leave a ready download unannounced."""
-    with app.transaction() as conn:
-        changed = conn.execute(
-            "UPDATE downloads SET status = 'ready', path = ?, size_bytes = ?, file_count = ?, sha256 = ?,"
-            " ready_at = ?, error = NULL WHERE id = ? AND status = 'pending'",
-            [str(result.path), result.size_bytes, result.file_count, result.sha256, time.time(),
-             download["id"]]).rowcount
+    with app.transaction() as tx:
+        changed = download_rows.mark_ready(tx, download["id"], str(result.path), result.size_bytes,
+                                           result.file_count, result.sha256, time.time())
         if not changed:  # expired or failed meanwhile: the archive is not wanted
             os.unlink(result.path)
             return
         if download["notify"]:
-            _queue_ready_mail(app, conn, download)
+            _queue_ready_mail(app, tx, download)
 
 
-def _queue_ready_mail(app: "App", conn: Any, download: Any) -> None:
+def _queue_ready_mail(app: "App", tx: Any, download: Any) -> None:
     """Queue the download-ready mail. If the mail set-up refuses it (a template or config
     error), the archive is still good: it stays ready, with the reason in its error."""
     from ..errors import PhotojobsError
     from ..mail import queue_mail
 
-    email = conn.execute("SELECT email FROM orders WHERE id = ?", [download["order_id"]]).fetchone()[0]
-    conn.execute("SAVEPOINT notify")
+    email = order_rows.get(tx, download["order_id"])["email"]
     try:
-        queue_mail(app, "download-ready", email, order_id=download["order_id"], download_id=download["id"])
+        with tx.savepoint():
+            queue_mail(app, "download-ready", email, order_id=download["order_id"], download_id=download["id"])
     except PhotojobsError as exc:
-        conn.execute("ROLLBACK TO notify")
-        conn.execute("UPDATE downloads SET error = ? WHERE id = ?",
-                     [f"ready, but the download-ready mail could not be queued: {exc}"[:2000], download["id"]])
+        download_rows.note_error(tx, download["id"], f"ready, but the download-ready mail could not be queued: {exc}"[:2000],
+                                 only_pending=False)
         log.warning("download %s: the download-ready mail could not be queued: %s", download["id"], exc)
-    conn.execute("RELEASE notify")
 
 
 def _mark_expired(app: "App", download_id: int) -> None:
-    with app.transaction() as conn:
-        conn.execute("UPDATE downloads SET status = 'expired' WHERE id = ? AND status != 'expired'", [download_id])
+    with app.transaction() as tx:
+        download_rows.set_status(tx, download_id, "expired", only_if=[s for s in STATUSES if s != "expired"])
 
 
 def note_attempt_error(app: "App", download_id: int, reason: str) -> None:
     """A pending download shows why its last attempt failed while it waits for a retry."""
-    with app.transaction() as conn:
-        conn.execute("UPDATE downloads SET error = ? WHERE id = ? AND status = 'pending'", [reason[:2000], download_id])
+    with app.transaction() as tx:
+        download_rows.note_error(tx, download_id, reason[:2000])
 
 
 def mark_failed(app: "App", download_id: int, reason: str) -> None:
     """The failure handler's write: failed, with a reason a user can read; no temp file left."""
     from .zipwriter import remove_temp_files
 
-    with app.transaction() as conn:
-        rows = conn.execute("UPDATE downloads SET status = 'failed', error = ? WHERE id = ? AND status = 'pending'"
-                            " RETURNING order_id", [reason[:2000], download_id]).fetchall()
-    if rows:
-        remove_temp_files(downloads_folder(app.settings), [archive_name(download_id, rows[0][0])])
+    with app.transaction() as tx:
+        order_id = download_rows.fail_pending(tx, download_id, reason[:2000])
+    if order_id is not None:
+        remove_temp_files(downloads_folder(app.settings), [archive_name(download_id, order_id)])
 
 
 class ArchiveProgress:
@@ -263,10 +257,9 @@ class ArchiveProgress:
     unit = "bytes"
 
     def __init__(self, app: "App"):
-        rows = app.backend.read("SELECT id FROM downloads WHERE status = 'pending' ORDER BY id")
         self.sizes: dict[int, int] = {}
-        for row in rows:
-            self.sizes[row["id"]] = self._source_bytes(app, row["id"])
+        for download_id in download_rows.pending_ids(app.backend):
+            self.sizes[download_id] = self._source_bytes(app, download_id)
         self.total = sum(self.sizes.values())
 
     @staticmethod
@@ -280,9 +273,7 @@ class ArchiveProgress:
     def __call__(self, app: "App") -> tuple[int, int]:
         if not self.sizes:
             return 0, 0
-        marks = ",".join("?" * len(self.sizes))
-        finished = {r["id"] for r in app.backend.read(
-            f"SELECT id FROM downloads WHERE id IN ({marks}) AND status != 'pending'", list(self.sizes))}
+        finished = download_rows.finished_among(app.backend, list(self.sizes))
         done = sum(size for i, size in self.sizes.items() if i in finished)
         try:
             with os.scandir(downloads_folder(app.settings)) as entries:

@@ -11,6 +11,8 @@ import time
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import NotFound, UsageError
+from ..storage import orders as order_rows
+from ..storage import photos as photo_rows
 
 if TYPE_CHECKING:
     from ..app import App
@@ -46,14 +48,13 @@ def _photo_ids_of(app: "App", photo_ids: Sequence[int] | None, album: str | None
     if bool(photo_ids) == (album is not None):
         raise UsageError("give either --photo ID (one or more) or --album NAME")
     if album is not None:
-        rows = app.backend.read("SELECT id FROM photos WHERE album = ? AND status != 'failed' ORDER BY id", [album])
-        if not rows:
+        ids = photo_rows.sellable_in_album(app.backend, album)
+        if not ids:
             raise NotFound(f"album {album!r} has no photos that can be sold",
                            hint="see `photojobs photos list --album NAME`")
-        return [r["id"] for r in rows]
+        return ids
     ordered = list(dict.fromkeys(int(i) for i in photo_ids or ()))
-    marks = ",".join("?" * len(ordered))
-    found = {r["id"]: r for r in app.backend.read(f"SELECT id, status, error FROM photos WHERE id IN ({marks})", ordered)}
+    found = photo_rows.states(app.backend, ordered)
     missing = [i for i in ordered if i not in found]
     if missing:
         raise NotFound(f"no photo with id {missing[0]}", hint="see `photojobs photos list`")
@@ -69,27 +70,22 @@ def create_order(app: "App", email: str, *, name: str | None = None, photo_ids: 
     """Create an order for `photo_ids` (in that order, repeats dropped) or for every photo
     of `album` that did not fail (oldest first); returns the order as `show_order` does."""
     email, name = check_email(email), check_name(name)
-    with app.transaction() as conn:
+    with app.transaction() as tx:
         ids = _photo_ids_of(app, photo_ids, album)
-        order_id = conn.execute("INSERT INTO orders (email, name, created_at) VALUES (?, ?, ?) RETURNING id",
-                                [email, name, time.time()]).fetchone()[0]
-        conn.executemany("INSERT INTO order_photos (order_id, position, photo_id) VALUES (?, ?, ?)",
-                         [(order_id, position, photo_id) for position, photo_id in enumerate(ids, start=1)])
+        order_id = order_rows.insert(tx, email, name, ids, time.time())
     return show_order(app, order_id)
 
 
 def order_photos(app: "App", order_id: int) -> list[Any]:
     """The order's photo rows, in the order's order, with their position."""
-    return app.backend.read(
-        "SELECT op.position, p.* FROM order_photos op JOIN photos p ON p.id = op.photo_id"
-        " WHERE op.order_id = ? ORDER BY op.position", [order_id])
+    return order_rows.photos_of(app.backend, order_id)
 
 
 def get_order_row(app: "App", order_id: int) -> Any:
-    rows = app.backend.read("SELECT * FROM orders WHERE id = ?", [order_id])
-    if not rows:
+    row = order_rows.get(app.backend, order_id)
+    if row is None:
         raise NotFound(f"no order with id {order_id}", hint="see `photojobs orders list`")
-    return rows[0]
+    return row
 
 
 def show_order(app: "App", order_id: int) -> dict[str, Any]:
@@ -106,15 +102,8 @@ def show_order(app: "App", order_id: int) -> dict[str, Any]:
 
 def list_orders(app: "App", limit: int | None = None) -> list[dict[str, Any]]:
     """Orders, newest first, with their photo count and latest download's status."""
-    sql = ("SELECT o.*, (SELECT count(*) FROM order_photos op WHERE op.order_id = o.id) AS photo_count,"
-           " (SELECT d.status FROM downloads d WHERE d.order_id = o.id ORDER BY d.id DESC LIMIT 1) AS download"
-           " FROM orders o ORDER BY o.id DESC")
-    params: list[Any] = []
-    if limit is not None:
-        sql += " LIMIT ?"
-        params.append(limit)
     return [{"id": r["id"], "email": r["email"], "name": r["name"], "created_at": iso(r["created_at"]),
-             "photo_count": r["photo_count"], "download": r["download"]} for r in app.backend.read(sql, params)]
+             "photo_count": r["photo_count"], "download": r["download"]} for r in order_rows.listed(app.backend, limit)]
 
 
 def _file_name(path: Any) -> str:

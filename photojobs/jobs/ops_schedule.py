@@ -38,13 +38,13 @@ def sweep_thumbnails(ctx, limit: int = 100000) -> int:
     Photos with a live job are skipped by its unique key; failed photos are left alone.
     """
     from ..app import Dispatch
+    from ..storage import photos as photo_rows
 
     if PHOTO_JOB not in ctx.app.registry.names():
         log.warning("thumbnail sweep: no %s job is registered; nothing queued", PHOTO_JOB)
         return 0
     settings = _thumbnail_settings(ctx)
-    rows = ctx.app.backend.read("SELECT id, path, status, size_bytes, mtime_ns, sha256, thumbnails, fingerprint"
-                                " FROM photos WHERE status IN ('pending', 'ready') ORDER BY id")
+    rows = photo_rows.sweep_candidates(ctx.app.backend)
     chosen = [row["id"] for row in rows if _needs_processing(row, ctx.storage, settings)][:limit]
     if not chosen:
         return 0

@@ -69,7 +69,7 @@ def preview(settings: Any, template: str, *, app: Any = None, order_id: int | No
         context, images = sample_context(settings.base_url), []
     else:
         stored = {"order_id": order_id, "download_id": download_id}
-        context, images = build_context(app.db, settings, stored, domain=domain_of(sender),
+        context, images = build_context(app.backend, settings, stored, domain=domain_of(sender),
                                         max_images=config.max_inline_images)
     order = context.get("order") or {}
     to = to or order.get("email") or "customer@example.com"

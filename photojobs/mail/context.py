@@ -8,13 +8,14 @@ shows their thumbnails.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from email.utils import make_msgid
 from pathlib import Path
 from typing import Any
 
 from ..errors import NotFound
+from ..storage import downloads as download_rows
+from ..storage import orders as order_rows
 from .message import InlineImage
 
 MAX_INLINE_BYTES = 1_000_000  # a thumbnail bigger than this is not embedded
@@ -22,14 +23,6 @@ MAX_INLINE_BYTES = 1_000_000  # a thumbnail bigger than this is not embedded
 
 def download_url(base_url: str, token: str) -> str:
     return f"{base_url.rstrip('/')}/downloads/{token}"
-
-
-def _row(conn: sqlite3.Connection, sql: str, params: list) -> dict | None:
-    cursor = conn.execute(sql, params)
-    row = cursor.fetchone()
-    if row is None:
-        return None
-    return dict(zip([c[0] for c in cursor.description], row))
 
 
 def _smallest_thumbnail(raw: str | None, storage: Path) -> Path | None:
@@ -52,18 +45,16 @@ def _smallest_thumbnail(raw: str | None, storage: Path) -> Path | None:
     return None
 
 
-def order_context(conn: sqlite3.Connection, storage: Path, order_id: int, domain: str,
+def order_context(db: Any, storage: Path, order_id: int, domain: str,
                   max_images: int) -> tuple[dict, list[dict], list[InlineImage]]:
-    order = _row(conn, "SELECT id, email, name, created_at FROM orders WHERE id = ?", [order_id])
-    if order is None:
+    row = order_rows.get(db, order_id)
+    if row is None:
         raise NotFound(f"no order {order_id}", hint="see `photojobs orders list`")
-    rows = conn.execute(
-        "SELECT p.id, p.path, p.album, p.status, p.width, p.height, p.taken_at, p.thumbnails"
-        " FROM order_photos op JOIN photos p ON p.id = op.photo_id WHERE op.order_id = ? ORDER BY op.position",
-        [order_id]).fetchall()
+    order = {key: row[key] for key in ("id", "email", "name", "created_at")}
     photos, images = [], []
-    for row in rows:
-        photo_id, path, album, status, width, height, taken_at, thumbnails = tuple(row)
+    for row in order_rows.photos_of(db, order_id):
+        photo_id, path, album, status, width, height, taken_at, thumbnails = (
+            row[key] for key in ("id", "path", "album", "status", "width", "height", "taken_at", "thumbnails"))
         photo = {"id": photo_id, "filename": Path(path).name, "album": album, "status": status,
                  "width": width, "height": height, "taken_at": taken_at, "cid": None}
         thumb = _smallest_thumbnail(thumbnails, storage) if status == "ready" and len(images) < max_images else None
@@ -76,17 +67,18 @@ def order_context(conn: sqlite3.Connection, storage: Path, order_id: int, domain
     return order, photos, images
 
 
-def download_context(conn: sqlite3.Connection, base_url: str, download_id: int) -> dict:
-    download = _row(conn, "SELECT id, order_id, token, status, size_bytes, file_count, expires_at, ready_at"
-                          " FROM downloads WHERE id = ?", [download_id])
-    if download is None:
+def download_context(db: Any, base_url: str, download_id: int) -> dict:
+    row = download_rows.get(db, download_id)
+    if row is None:
         raise NotFound(f"no download {download_id}", hint="see `photojobs downloads list`")
+    download = {key: row[key] for key in ("id", "order_id", "token", "status", "size_bytes", "file_count",
+                                          "expires_at", "ready_at")}
     download["url"] = download_url(base_url, download.pop("token"))
     download["expired"] = bool(download["expires_at"] and download["expires_at"] < time.time())
     return download
 
 
-def build_context(conn: sqlite3.Connection, settings: Any, stored: dict, *, domain: str = "localhost",
+def build_context(db: Any, settings: Any, stored: dict, *, domain: str = "localhost",
                   max_images: int = 20) -> tuple[dict, list[InlineImage]]:
     """The template context for the ids kept in the outbox, and the images to embed."""
     order_id, download_id = stored.get("order_id"), stored.get("download_id")
@@ -94,11 +86,11 @@ def build_context(conn: sqlite3.Connection, settings: Any, stored: dict, *, doma
                                "base_url": settings.base_url}
     images: list[InlineImage] = []
     if download_id is not None:
-        context["download"] = download_context(conn, settings.base_url, download_id)
+        context["download"] = download_context(db, settings.base_url, download_id)
         order_id = order_id if order_id is not None else context["download"]["order_id"]
     if order_id is not None:
         context["order"], context["photos"], images = order_context(
-            conn, settings.storage_path, order_id, domain, max_images)
+            db, settings.storage_path, order_id, domain, max_images)
     return context, images
 
 

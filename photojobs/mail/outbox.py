@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import time
 from typing import Any
 
 from ..errors import NotFound, PermanentFailure, UsageError
+from ..storage import outbox as outbox_rows
 from .config import MailConfig, mail_config
 from .message import build_message, check_address, domain_of, new_message_id, parse_sender
 from .transports import DeliveryDeferred, DeliveryRefused, DeliveryUncertain, make_transport, scrub
@@ -28,7 +28,6 @@ log = logging.getLogger("photojobs.mail")
 
 STATUSES = ("pending", "sending", "sent", "failed", "unconfirmed")
 JOB_NAME = "send_email"
-COLUMNS = "id, template, to_addr, subject, context, message_id, status, created_at, sent_at, error, job_id"
 
 
 class Mailer:
@@ -64,7 +63,7 @@ class Mailer:
         from .context import build_context
 
         self.templates.check(template)
-        context, inline = build_context(self.app.db, self.app.settings, stored,
+        context, inline = build_context(self.app.backend, self.app.settings, stored,
                                         domain=domain_of(self.sender_address),
                                         max_images=self.config.max_inline_images if images else 0)
         rendered = self.templates.render(template, context, inline)
@@ -72,24 +71,22 @@ class Mailer:
         to_name = order.get("name") if str(order.get("email", "")).lower() == to.lower() else None
         return build_message(rendered, to=to, to_name=to_name, sender=self.config.sender, message_id=message_id)
 
-    def row(self, outbox_id: int) -> sqlite3.Row | None:
-        rows = self.app.backend.read(f"SELECT {COLUMNS} FROM outbox WHERE id = ?", [outbox_id])
-        return rows[0] if rows else None
+    def row(self, outbox_id: int) -> Any | None:
+        return outbox_rows.get(self.app.backend, outbox_id)
 
     def secrets(self) -> list[str]:
         password = self.config.password(self.env)
         return [password] if password else []
 
 
-def _rate_delay(conn: sqlite3.Connection, rate: int, now: float) -> float:
+def _rate_delay(app: Any, rate: int, now: float) -> float:
     """Seconds to delay a new send_email job so at most `rate` start in any minute."""
     if rate <= 0:
         return 0.0
-    rows = conn.execute("SELECT available_at FROM jobs WHERE name = ? AND available_at > ?"
-                        " ORDER BY available_at DESC LIMIT ?", [JOB_NAME, now - 60, rate]).fetchall()
-    if len(rows) < rate:
+    due = app.backend.due_times(JOB_NAME, now - 60, rate)
+    if len(due) < rate:
         return 0.0
-    return max(0.0, rows[-1][0] + 60 - now)
+    return max(0.0, due[-1] + 60 - now)
 
 
 def queue_mail(app: Any, template: str, to: str, *, order_id: int | None = None, download_id: int | None = None,
@@ -105,15 +102,12 @@ def queue_mail(app: Any, template: str, to: str, *, order_id: int | None = None,
     message_id = new_message_id(mailer.sender_address)
     msg = mailer.compose(template, to, stored, message_id, images=False)  # the checks, not the bytes
     created = time.time()
-    with app.transaction() as conn:
-        outbox_id = conn.execute(
-            "INSERT INTO outbox (template, to_addr, subject, context, message_id, status, created_at)"
-            " VALUES (?, ?, ?, ?, ?, 'pending', ?) RETURNING id",
-            [template, to, str(msg["Subject"]), json.dumps(stored), message_id, created]).fetchone()[0]
+    with app.transaction() as tx:
+        outbox_id = outbox_rows.insert(tx, template, to, str(msg["Subject"]), json.dumps(stored), message_id, created)
         if not now:
-            delay = _rate_delay(conn, mailer.config.rate_per_minute, created)
+            delay = _rate_delay(app, mailer.config.rate_per_minute, created)
             job_id = app.dispatch(JOB_NAME, {"outbox_id": outbox_id}, delay=delay or None)
-            conn.execute("UPDATE outbox SET job_id = ? WHERE id = ?", [job_id, outbox_id])
+            outbox_rows.update(tx, outbox_id, {"job_id": job_id})
     if now:
         try:
             deliver(app, outbox_id, mailer=mailer)
@@ -123,10 +117,9 @@ def queue_mail(app: Any, template: str, to: str, *, order_id: int | None = None,
     return outbox_id
 
 
-def _set(app: Any, outbox_id: int, sql: str, params: list, when: tuple[str, ...] = ()) -> int:
-    where = f" AND status IN ({','.join('?' * len(when))})" if when else ""
-    with app.transaction() as conn:
-        return conn.execute(f"UPDATE outbox SET {sql} WHERE id = ?{where}", [*params, outbox_id, *when]).rowcount
+def _set(app: Any, outbox_id: int, fields: dict[str, Any], when: tuple[str, ...] = ()) -> int:
+    with app.transaction() as tx:
+        return outbox_rows.update(tx, outbox_id, fields, when)
 
 
 def _wait_for_rate(app: Any, rate: int, budget: float = 10.0) -> None:
@@ -136,11 +129,10 @@ def _wait_for_rate(app: Any, rate: int, budget: float = 10.0) -> None:
     deadline = time.monotonic() + budget
     while True:
         now = time.time()
-        rows = app.backend.read("SELECT sent_at FROM outbox WHERE sent_at > ? ORDER BY sent_at DESC LIMIT ?",
-                                [now - 60, rate])
-        if len(rows) < rate:
+        sent = outbox_rows.sent_times(app.backend, now - 60, rate)
+        if len(sent) < rate:
             return
-        wait = rows[-1][0] + 60 - now
+        wait = sent[-1] + 60 - now
         if time.monotonic() + wait > deadline:
             raise DeliveryDeferred(f"the mail rate limit ({rate} a minute) is reached", delay=wait)
         time.sleep(max(wait, 0.01))
@@ -157,9 +149,9 @@ def deliver(app: Any, outbox_id: int, *, mailer: Mailer | None = None, transport
         log.info("mail not resent", extra={"event": "mail_skipped", "outbox": outbox_id, "status": status})
         return "already sent" if status == "sent" else status
     if status == "sending" and not mailer.transport.idempotent:
-        _set(app, outbox_id, "status = 'unconfirmed', error = ?",
-             ["a previous attempt stopped while handing the message to the server; not resent"
-              " (`photojobs mail resend` sends it again)"], ("sending",))
+        _set(app, outbox_id, {"status": "unconfirmed",
+                              "error": "a previous attempt stopped while handing the message to the server; not resent"
+                                       " (`photojobs mail resend` sends it again)"}, ("sending",))
         log.warning("mail may have been sent already; not resent",
                     extra={"event": "mail_unconfirmed", "outbox": outbox_id, "message_id": row["message_id"]})
         return "unconfirmed"
@@ -167,8 +159,8 @@ def deliver(app: Any, outbox_id: int, *, mailer: Mailer | None = None, transport
     _wait_for_rate(app, mailer.config.rate_per_minute)
 
     def mark_sending() -> None:
-        taken = _set(app, outbox_id, "status = 'sending', subject = ?, sent_at = ?, error = NULL",
-                     [str(msg["Subject"]), time.time()], ("pending", "failed", "sending"))
+        taken = _set(app, outbox_id, {"status": "sending", "subject": str(msg["Subject"]), "sent_at": time.time(),
+                                      "error": None}, ("pending", "failed", "sending"))
         if taken != 1:
             raise PermanentFailure(f"outbox row {outbox_id} is being sent by someone else")
 
@@ -176,18 +168,16 @@ def deliver(app: Any, outbox_id: int, *, mailer: Mailer | None = None, transport
         result = mailer.transport.send(msg, mailer.sender_address, [row["to_addr"]], before_data=mark_sending,
                                        key=f"{outbox_id:06d}-{row['template']}")
     except DeliveryUncertain as exc:
-        _set(app, outbox_id, "status = 'unconfirmed', error = ?", [str(exc)], ("sending",))
+        _set(app, outbox_id, {"status": "unconfirmed", "error": str(exc)}, ("sending",))
         log.warning("mail may have been sent; not resent", extra={"event": "mail_unconfirmed", "outbox": outbox_id})
         return "unconfirmed"
     except DeliveryDeferred as exc:
-        _set(app, outbox_id, "status = 'pending', sent_at = NULL, error = ?", [str(exc)],
-             ("pending", "sending", "failed"))
+        _set(app, outbox_id, {"status": "pending", "sent_at": None, "error": str(exc)}, ("pending", "sending", "failed"))
         raise
     except DeliveryRefused as exc:
-        _set(app, outbox_id, "status = 'failed', sent_at = NULL, error = ?", [str(exc)],
-             ("pending", "sending", "failed"))
+        _set(app, outbox_id, {"status": "failed", "sent_at": None, "error": str(exc)}, ("pending", "sending", "failed"))
         raise
-    _set(app, outbox_id, "status = 'sent', sent_at = ?, error = NULL", [time.time()])
+    _set(app, outbox_id, {"status": "sent", "sent_at": time.time(), "error": None})
     log.info("mail sent", extra={"event": "mail_sent", "outbox": outbox_id, "message_id": row["message_id"],
                                  "result": result})
     return "sent"
@@ -201,16 +191,14 @@ def mark_failed(app: Any, outbox_id: int, error: BaseException | str, *, mailer:
     except Exception:  # a broken [mail] table must not hide the failure
         secrets = []
     text = scrub(str(error) or type(error).__name__, secrets)
-    _set(app, outbox_id, "status = 'unconfirmed', error = ?", [text], ("sending",))
-    _set(app, outbox_id, "status = 'failed', error = ?", [text], ("pending", "failed"))
+    _set(app, outbox_id, {"status": "unconfirmed", "error": text}, ("sending",))
+    _set(app, outbox_id, {"status": "failed", "error": text}, ("pending", "failed"))
 
 
 def list_outbox(app: Any, status: str | None = None, limit: int = 50) -> list[dict]:
     if status is not None and status not in STATUSES:
         raise UsageError(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
-    where, params = ("WHERE status = ?", [status]) if status else ("", [])
-    rows = app.backend.read(f"SELECT {COLUMNS} FROM outbox {where} ORDER BY id DESC LIMIT ?", [*params, limit])
-    return [dict(r) for r in rows]
+    return [dict(r) for r in outbox_rows.listed(app.backend, status, limit)]
 
 
 def resend(app: Any, outbox_id: int) -> int:
@@ -220,8 +208,8 @@ def resend(app: Any, outbox_id: int) -> int:
         raise NotFound(f"no outbox row {outbox_id}", hint="see `photojobs mail outbox`")
     if row["status"] == "sending":
         raise UsageError(f"outbox row {outbox_id} is being sent right now")
-    with app.transaction() as conn:
-        conn.execute("UPDATE outbox SET status = 'pending', sent_at = NULL WHERE id = ?", [outbox_id])
+    with app.transaction() as tx:
+        outbox_rows.update(tx, outbox_id, {"status": "pending", "sent_at": None})
         job_id = app.dispatch(JOB_NAME, {"outbox_id": outbox_id})
-        conn.execute("UPDATE outbox SET job_id = ? WHERE id = ?", [job_id, outbox_id])
+        outbox_rows.update(tx, outbox_id, {"job_id": job_id})
     return job_id

@@ -16,18 +16,6 @@ from .common import iso
 if TYPE_CHECKING:
     from ..app import App
 
-_SUMMARY = """
-SELECT b.id, b.name, b.total, b.created_at,
-       count(j.id) AS present,
-       coalesce(sum(j.status = 'pending'), 0) AS pending,
-       coalesce(sum(j.status = 'reserved'), 0) AS running,
-       coalesce(sum(j.status = 'done'), 0) AS done,
-       coalesce(sum(j.status = 'failed'), 0) AS failed,
-       max(j.finished_at) AS last_finished_at
-FROM batches b LEFT JOIN jobs j ON j.batch_id = b.id
-"""
-
-
 def _summary(row) -> dict:
     total = row["total"] or 0
     missing = max(0, total - row["present"])
@@ -44,19 +32,16 @@ def list_batches(app: "App", limit: int = 50, unfinished_only: bool = False) -> 
     """The most recent batches first, with their counts and progress."""
     if limit < 1:
         raise UsageError("--limit must be at least 1")
-    having = " HAVING coalesce(sum(j.status IN ('pending', 'reserved')), 0) > 0" if unfinished_only else ""
-    rows = app.backend.read(_SUMMARY + " GROUP BY b.id" + having + " ORDER BY b.id DESC LIMIT ?", [limit])
-    return [_summary(r) for r in rows]
+    return [_summary(r) for r in app.backend.batches(limit, unfinished_only)]
 
 
 def show_batch(app: "App", batch_id: int, failed_limit: int = 50) -> dict:
     """One batch: its counts and progress, and its failed jobs with their last error."""
-    rows = app.backend.read(_SUMMARY + " WHERE b.id = ? GROUP BY b.id", [batch_id])
-    if not rows:
+    row = app.backend.batch(batch_id)
+    if row is None:
         raise NotFound(f"no batch {batch_id}", hint="see `photojobs batch list`")
-    result = _summary(rows[0])
-    failed = app.backend.read("SELECT id, name, queue, attempts, finished_at, last_error FROM jobs"
-                              " WHERE batch_id = ? AND status = 'failed' ORDER BY id LIMIT ?", [batch_id, failed_limit])
+    result = _summary(row)
+    failed = app.backend.batch_failed_jobs(batch_id, failed_limit)
     result["failed_jobs"] = [{"id": r["id"], "name": r["name"], "queue": r["queue"], "attempts": r["attempts"],
                               "failed_at": iso(r["finished_at"]), "error": r["last_error"]} for r in failed]
     return result

@@ -31,8 +31,3 @@ def parse_queue_list(text: str) -> list[str]:
         raise UsageError("name at least one queue")
     return list(dict.fromkeys(names))
 
-
-def delete_jobs(conn, where: str, params: list) -> int:
-    """Delete job rows (and their error records) matching `where`; returns how many jobs."""
-    conn.execute(f"DELETE FROM job_errors WHERE job_id IN (SELECT id FROM jobs WHERE {where})", params)
-    return conn.execute(f"DELETE FROM jobs WHERE {where}", params).rowcount

@@ -1,6 +1,6 @@
 """What the queue is doing: per-queue depth, age and throughput, the live workers; monitor.
 
-Counts come from the `jobs` table: pending (ready now), delayed (pending, not yet due),
+Counts come from the storage: pending (ready now), delayed (pending, not yet due),
 reserved (running), failed; done and failed in the last hour; mean and p95 run time of
 the jobs done in the last hour (done rows are kept `keep_done_hours`). A worker is live
 while its heartbeat is younger than three leases.
@@ -8,7 +8,6 @@ while its heartbeat is younger than three leases.
 
 from __future__ import annotations
 
-import math
 import time
 from typing import TYPE_CHECKING, Sequence
 
@@ -21,18 +20,7 @@ if TYPE_CHECKING:
 WINDOW = 3600.0  # seconds: "the last hour"
 STANDARD_QUEUES = ("emails", "photos", "downloads", "default")
 
-_COUNTS = """
-SELECT queue,
-       sum(status = 'pending' AND available_at <= :now) AS pending,
-       sum(status = 'pending' AND available_at > :now) AS delayed,
-       sum(status = 'reserved') AS reserved,
-       sum(status = 'failed') AS failed,
-       min(CASE WHEN status = 'pending' AND available_at <= :now THEN available_at END) AS oldest_ready,
-       sum(status = 'done' AND finished_at >= :since) AS done_last_hour,
-       sum(status = 'failed' AND finished_at >= :since) AS failed_last_hour,
-       avg(CASE WHEN status = 'done' AND finished_at >= :since THEN duration END) AS mean_s
-FROM jobs GROUP BY queue
-"""
+_COUNTED = ("pending", "delayed", "reserved", "failed")
 
 
 def _empty(queue: str) -> dict:
@@ -40,35 +28,21 @@ def _empty(queue: str) -> dict:
             "oldest_pending_s": None, "done_last_hour": 0, "failed_last_hour": 0, "mean_s": None, "p95_s": None}
 
 
-def _p95(app: "App", queue: str, since: float, count: int) -> float | None:
-    if not count:
-        return None
-    offset = min(count - 1, max(0, math.ceil(0.95 * count - 1e-9) - 1))  # nearest-rank p95
-    rows = app.backend.read("SELECT duration FROM jobs WHERE queue = ? AND status = 'done' AND finished_at >= ?"
-                            " AND duration IS NOT NULL ORDER BY duration LIMIT 1 OFFSET ?", [queue, since, offset])
-    return rows[0][0] if rows else None
-
-
 def queue_stats(app: "App", queues: Sequence[str] | None = None) -> dict[str, dict]:
     """Per queue: pending, delayed, reserved, failed, paused, oldest_pending_s, done and failed
     in the last hour, mean_s and p95_s (run time of the jobs done in the last hour)."""
     now = time.time()
-    since = now - WINDOW
-    paused = {r[0] for r in app.backend.read("SELECT queue FROM paused_queues")}
+    paused = set(app.backend.paused())
     stats: dict[str, dict] = {}
-    for row in app.backend.read(_COUNTS, {"now": now, "since": since}):
-        entry = _empty(row["queue"])
-        for key in ("pending", "delayed", "reserved", "failed", "done_last_hour", "failed_last_hour"):
-            entry[key] = row[key] or 0
-        if row["oldest_ready"] is not None:
-            entry["oldest_pending_s"] = round(max(0.0, now - row["oldest_ready"]), 3)
-        if row["mean_s"] is not None:
-            entry["mean_s"] = round(row["mean_s"], 6)
-            done_timed = app.backend.read("SELECT count(*) FROM jobs WHERE queue = ? AND status = 'done'"
-                                          " AND finished_at >= ? AND duration IS NOT NULL", [row["queue"], since])[0][0]
-            p95 = _p95(app, row["queue"], since, done_timed)
-            entry["p95_s"] = round(p95, 6) if p95 is not None else None
-        stats[row["queue"]] = entry
+    for queue, counts in app.backend.queue_stats(now, now - WINDOW).items():
+        entry = _empty(queue)
+        entry.update({key: counts[key] or 0 for key in _COUNTED})
+        entry["done_last_hour"], entry["failed_last_hour"] = counts["done_since"] or 0, counts["failed_since"] or 0
+        if counts["oldest_ready"] is not None:
+            entry["oldest_pending_s"] = round(max(0.0, now - counts["oldest_ready"]), 3)
+        for key in ("mean_s", "p95_s"):
+            entry[key] = round(counts[key], 6) if counts[key] is not None else None
+        stats[queue] = entry
     names = list(queues) if queues is not None else sorted(set(STANDARD_QUEUES) | set(stats) | paused)
     result = {}
     for name in names:
@@ -82,9 +56,9 @@ def workers(app: "App") -> tuple[list[dict], int]:
     now = time.time()
     live, stale = [], 0
     running: dict[str, set[int]] = {}  # worker id -> the jobs its processes hold now
-    for job in app.backend.read("SELECT id, reserved_by FROM jobs WHERE status = 'reserved'"):
-        running.setdefault((job["reserved_by"] or "").split("/")[0], set()).add(job["id"])
-    for row in app.backend.read("SELECT * FROM workers ORDER BY started_at"):
+    for job_id, token in app.backend.reservations():
+        running.setdefault(token.split("/")[0], set()).add(job_id)
+    for row in app.backend.workers():
         age = now - (row["heartbeat_at"] or 0)
         if age > 3 * app.settings.lease:
             stale += 1

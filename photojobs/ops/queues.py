@@ -1,8 +1,8 @@
 """Pausing, resuming and clearing queues; asking every worker to restart.
 
-A paused queue is a row of `paused_queues`: the claim skips it, its jobs are kept.
-A restart is a timestamp in `control` under the key 'restart': a worker that started
-before it finishes its current job and exits (checked at each heartbeat).
+A paused queue is skipped by the claim; its jobs are kept. A restart is a time the
+storage keeps: a worker that started before it finishes its current job and exits
+(checked every second).
 """
 
 from __future__ import annotations
@@ -10,63 +10,47 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from .common import check_queue_name, delete_jobs, iso
+from .common import check_queue_name, iso
 
 if TYPE_CHECKING:
     from ..app import App
-    from ..backend import SqliteBackend
-
-RESTART_KEY = "restart"
+    from ..storage import Backend
 
 
 def pause_queue(app: "App", queue: str) -> bool:
     """Pause `queue`; False if it was paused already."""
-    queue = check_queue_name(queue)
-    with app.transaction() as conn:
-        return conn.execute("INSERT OR IGNORE INTO paused_queues (queue, paused_at) VALUES (?, ?)",
-                            [queue, time.time()]).rowcount > 0
+    return app.backend.pause(check_queue_name(queue))
 
 
 def resume_queue(app: "App", queue: str) -> bool:
     """Resume `queue`; False if it was not paused."""
-    queue = check_queue_name(queue)
-    with app.transaction() as conn:
-        return conn.execute("DELETE FROM paused_queues WHERE queue = ?", [queue]).rowcount > 0
+    return app.backend.resume(check_queue_name(queue))
 
 
 def paused_queues(app: "App") -> dict[str, str | None]:
     """Paused queue -> when it was paused (ISO time)."""
-    return {r["queue"]: iso(r["paused_at"]) for r in app.backend.read("SELECT queue, paused_at FROM paused_queues")}
+    return {queue: iso(at) for queue, at in app.backend.paused().items()}
 
 
 def count_clearable(app: "App", queue: str) -> int:
     """How many jobs `clear_queue` would delete: the pending (ready or delayed) jobs of `queue`."""
-    queue = check_queue_name(queue)
-    return app.backend.read("SELECT count(*) FROM jobs WHERE queue = ? AND status = 'pending'", [queue])[0][0]
+    return app.backend.count_jobs(check_queue_name(queue), "pending")
 
 
 def clear_queue(app: "App", queue: str) -> int:
     """Delete the pending jobs (ready and delayed) of `queue`; running jobs finish, failed
     jobs stay in the failed table. Returns how many were deleted."""
-    queue = check_queue_name(queue)
-    with app.transaction() as conn:
-        return delete_jobs(conn, "queue = ? AND status = 'pending'", [queue])
+    return app.backend.discard(status="pending", queue=check_queue_name(queue))
 
 
 def request_restart(app: "App") -> float:
     """Ask every running worker to finish its current job and exit. Returns the timestamp."""
     now = time.time()
-    with app.transaction() as conn:
-        conn.execute("INSERT OR REPLACE INTO control (key, value) VALUES (?, ?)", [RESTART_KEY, repr(now)])
+    app.backend.request_restart(now)
     return now
 
 
-def restart_requested_after(backend: "SqliteBackend", started_at: float) -> bool:
+def restart_requested_after(backend: "Backend", started_at: float) -> bool:
     """Whether `queue restart` was run after `started_at` (a worker's start, Unix time)."""
-    rows = backend.read("SELECT value FROM control WHERE key = ?", [RESTART_KEY])
-    if not rows:
-        return False
-    try:
-        return float(rows[0][0]) > started_at
-    except (TypeError, ValueError):
-        return False
+    at = backend.restart_requested_at()
+    return at is not None and at > started_at

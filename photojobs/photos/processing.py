@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PermanentFailure, RetryLater
+from ..storage import photos as photo_rows
 from . import thumbnails as thumbs_mod
 from .exif import read_exif
 from .files import classified_io, read_facts, write_files_atomically
@@ -74,10 +75,9 @@ def _remove_dropped(old_thumbs: dict, keep: dict, storage: Path) -> None:
 
 def process_photo(app: "App", photo_id: int, regenerate: bool = False) -> dict[str, Any]:
     """Process one registered photo; returns the fields written."""
-    rows = app.backend.read("SELECT id, path, fingerprint, thumbnails FROM photos WHERE id = ?", [photo_id])
-    if not rows:
+    row = photo_rows.get(app.backend, photo_id)
+    if row is None:
         raise PermanentFailure(f"photo {photo_id} does not exist (removed after it was queued?)")
-    row = rows[0]
     path = source_path(row["path"])
     facts = read_facts(path)
     exif = read_exif(facts.data) if facts.data is not None else _exif_from_file(path)
@@ -110,9 +110,8 @@ def process_photo(app: "App", photo_id: int, regenerate: bool = False) -> dict[s
         "fingerprint": json.dumps(prints), "warnings": json.dumps(exif.warnings, ensure_ascii=False),
         "processed_at": time.time(), "error": None,
     }
-    with app.transaction() as conn:
-        assignments = ", ".join(f"{name} = ?" for name in fields)
-        updated = conn.execute(f"UPDATE photos SET {assignments} WHERE id = ?", [*fields.values(), photo_id]).rowcount
+    with app.transaction() as tx:
+        updated = photo_rows.save_processed(tx, photo_id, fields)
     if not updated:
         raise PermanentFailure(f"photo {photo_id} was removed while it was processed")
     fields["rebuilt"] = sorted(written)

@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from ..errors import NotFound, UsageError
+from ..storage import photos as photo_rows
 from .files import display_path, stat_signature
 from .scan import Skipped, scan
 
 if TYPE_CHECKING:
-    import sqlite3
-
     from ..app import App
     from ..settings import Settings
+    from ..storage import Transaction
 
 JOB_NAME = "process_photo"
 STATUSES = ("pending", "ready", "failed")
@@ -46,7 +46,7 @@ def source_path(value: str | bytes) -> str:
     return os.fsdecode(value) if isinstance(value, (bytes, bytearray)) else value
 
 
-def thumbnail_path(settings: "Settings", photo: "sqlite3.Row | dict", name: str) -> Path | None:
+def thumbnail_path(settings: "Settings", photo: Any, name: str) -> Path | None:
     """The absolute path of a photo's thumbnail `name`, or None if it has none."""
     thumbs = json.loads(photo["thumbnails"] or "{}")
     entry = thumbs.get(name)
@@ -72,7 +72,7 @@ class AddResult:
                 "skipped_files": [dataclasses.asdict(s) for s in self.skipped]}
 
 
-def _register(conn: "sqlite3.Connection", path: str, album: str | None, result: AddResult, now: float) -> int | None:
+def _register(tx: "Transaction", path: str, album: str | None, result: AddResult, now: float) -> int | None:
     """Insert or refresh one photo row; returns its id when it needs processing."""
     try:
         size, mtime_ns = stat_signature(path)
@@ -80,21 +80,18 @@ def _register(conn: "sqlite3.Connection", path: str, album: str | None, result: 
         result.skipped.append(Skipped(display_path(path), f"unreadable ({exc.strerror})"))
         return None
     value = db_path_value(path)
-    row = conn.execute("SELECT id, size_bytes, mtime_ns, album FROM photos WHERE path = ?", [value]).fetchone()
+    row = photo_rows.find_by_path(tx, value)
     if row is None:
-        photo_id = conn.execute(
-            "INSERT INTO photos (path, album, status, size_bytes, mtime_ns, created_at) VALUES (?, ?, 'pending', ?, ?, ?)"
-            " RETURNING id", [value, album, size, mtime_ns, now]).fetchone()[0]
+        photo_id = photo_rows.insert(tx, value, album, size, mtime_ns, now)
         result.added.append(photo_id)
         return photo_id
     photo_id = row["id"]
     if album is not None and album != row["album"]:
-        conn.execute("UPDATE photos SET album = ? WHERE id = ?", [album, photo_id])
+        photo_rows.set_album(tx, photo_id, album)
     if (row["size_bytes"], row["mtime_ns"]) == (size, mtime_ns):
         result.unchanged.append(photo_id)
         return None
-    conn.execute("UPDATE photos SET status = 'pending', size_bytes = ?, mtime_ns = ?, error = NULL WHERE id = ?",
-                 [size, mtime_ns, photo_id])
+    photo_rows.mark_changed(tx, photo_id, size, mtime_ns)
     result.changed.append(photo_id)
     return photo_id
 
@@ -111,10 +108,10 @@ def add_photos(app: "App", paths: Sequence[str | os.PathLike], album: str | None
     found = scan(paths)
     result = AddResult(skipped=list(found.skipped))
     now = time.time()
-    with app.transaction() as conn:
-        todo = [pid for pid in (_register(conn, p, album, result, now) for p in found.files) if pid is not None]
+    with app.transaction() as tx:
+        todo = [pid for pid in (_register(tx, p, album, result, now) for p in found.files) if pid is not None]
         if queue and todo:
-            _dispatch(app, conn, todo, result, _batch_name(paths, album))
+            _dispatch(app, tx, todo, result, _batch_name(paths, album))
     return result
 
 
@@ -125,22 +122,18 @@ def _batch_name(paths: Sequence[str | os.PathLike], album: str | None) -> str:
     return f"photos add {first}" + (f" (+{len(paths) - 1})" if len(paths) > 1 else "")
 
 
-def _dispatch(app: "App", conn: "sqlite3.Connection", photo_ids: list[int], result: AddResult,
+def _dispatch(app: "App", tx: "Transaction", photo_ids: list[int], result: AddResult,
               batch: str | None, regenerate: bool = False) -> None:
     from ..app import Dispatch
 
     payload = (lambda pid: {"photo_id": pid, "regenerate_thumbnails": True}) if regenerate else (
         lambda pid: {"photo_id": pid})
-    ids = app.dispatch_many([Dispatch(JOB_NAME, payload(pid)) for pid in photo_ids], batch=batch,
-                            skip_duplicates=True)
-    job_ids = [j for j in ids if j is not None]
-    result.queued += len(job_ids)
-    if job_ids and batch:
-        row = conn.execute("SELECT batch_id FROM jobs WHERE id = ?", [job_ids[0]]).fetchone()
-        result.batch_id = row[0] if row else None
-        if result.batch_id is not None:
-            conn.executemany("UPDATE photos SET batch_id = ? WHERE id = ?",
-                             [(result.batch_id, pid) for pid, jid in zip(photo_ids, ids) if jid is not None])
+    made = app.dispatch_batch([Dispatch(JOB_NAME, payload(pid)) for pid in photo_ids], batch=batch,
+                              skip_duplicates=True)  # a photo with a live job keeps that job
+    result.queued += sum(j is not None for j in made.ids)
+    if made.batch_id is not None:
+        result.batch_id = made.batch_id
+        photo_rows.set_batch(tx, made.batch_id, [pid for pid, jid in zip(photo_ids, made.ids) if jid is not None])
 
 
 def queue_unqueued(app: "App", regenerate: bool = False) -> int:
@@ -150,24 +143,19 @@ def queue_unqueued(app: "App", regenerate: bool = False) -> int:
     from .thumbnails import thumbnail_settings
 
     thumbnail_settings(app.settings.section("thumbnails"))  # a bad [thumbnails] table: ConfigError now, not per job
-    live = "SELECT 1 FROM jobs WHERE jobs.unique_key = 'photo:' || photos.id AND jobs.status IN ('pending', 'reserved')"
-    where = "WHERE status IN ('pending', 'ready')" if regenerate else "WHERE status = 'pending'"
     result = AddResult()
-    with app.transaction() as conn:
-        if regenerate:
-            conn.execute(f"UPDATE photos SET fingerprint = NULL {where}")  # any job for them now rebuilds
-        ids = [r[0] for r in conn.execute(f"SELECT id FROM photos {where} AND NOT EXISTS ({live}) ORDER BY id")]
+    with app.transaction() as tx:
+        ids = photo_rows.ids_to_process(tx, regenerate)
         if ids:
-            _dispatch(app, conn, ids, result, "process-photos --regenerate-thumbnails" if regenerate else None,
+            _dispatch(app, tx, ids, result, "process-photos --regenerate-thumbnails" if regenerate else None,
                       regenerate)
     return result.queued
 
 
 def mark_failed(app: "App", photo_id: int, reason: str) -> None:
     """The failure handler's write: the photo is failed, with the reason a user can read."""
-    with app.transaction() as conn:
-        conn.execute("UPDATE photos SET status = 'failed', error = ?, processed_at = ? WHERE id = ?",
-                     [reason[:2000], time.time(), photo_id])
+    with app.transaction() as tx:
+        photo_rows.mark_failed(tx, photo_id, reason[:2000], time.time())
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -178,7 +166,7 @@ def _thumbnails_view(settings: "Settings", raw: str | None) -> dict[str, dict]:
             for name, t in thumbs.items()}
 
 
-def photo_view(settings: "Settings", row: "sqlite3.Row", full: bool = True) -> dict[str, Any]:
+def photo_view(settings: "Settings", row: Any, full: bool = True) -> dict[str, Any]:
     """A photo as `photos show --json` prints it (the CLI contract's fields, and more)."""
     out: dict[str, Any] = {}
     for field in CONTRACT_FIELDS:
@@ -206,26 +194,20 @@ def _iso(stamp: float | None) -> str | None:
 
 
 def get_photo(app: "App", photo_id: int) -> dict[str, Any]:
-    rows = app.backend.read("SELECT * FROM photos WHERE id = ?", [photo_id])
-    if not rows:
+    row = photo_rows.get(app.backend, photo_id)
+    if row is None:
         raise NotFound(f"no photo with id {photo_id}", hint="see `photojobs photos list`")
-    return photo_view(app.settings, rows[0])
+    return photo_view(app.settings, row)
 
 
 def list_photos(app: "App", album: str | None = None, status: str | None = None,
                 limit: int | None = None) -> list[dict[str, Any]]:
     if status is not None and status not in STATUSES:
         raise UsageError(f"--status must be one of {', '.join(STATUSES)}, not {status!r}")
-    rows = app.backend.select("photos", {"album": album, "status": status}, "id", limit)
+    rows = photo_rows.listed(app.backend, album, status, limit)
     return [photo_view(app.settings, r, full=False) for r in rows]
 
 
 def counts(app: "App", ids: Iterable[int] | None = None) -> dict[str, int]:
     """Photos per status (all, or among `ids`)."""
-    sql = "SELECT status, count(*) FROM photos"
-    params: list[Any] = []
-    if ids is not None:
-        ids = list(ids)
-        sql += f" WHERE id IN ({','.join('?' * len(ids))})" if ids else " WHERE 0"
-        params = ids
-    return {r[0]: r[1] for r in app.backend.read(sql + " GROUP BY status", params)}
+    return photo_rows.counts(app.backend, None if ids is None else list(ids))

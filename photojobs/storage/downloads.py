@@ -28,10 +28,11 @@ def listed(db: Executor, order_id: int | None = None, status: str | None = None,
 
 
 def set_status(tx: Transaction, download_id: int, status: str, *, only_if: Sequence[str] | None = None,
-               error: str | None = None) -> int:
-    """Move a download to `status` (with `error`), if it is in one of `only_if`; how many rows."""
-    sql, params = "UPDATE downloads SET status = :status, error = :error WHERE id = :id", {
-        "status": status, "error": error, "id": download_id}
+               clear_error: bool = False) -> int:
+    """Move a download to `status` (its error cleared, if asked), if it is in one of
+    `only_if`; how many rows changed."""
+    sql = "UPDATE downloads SET status = :status" + (", error = NULL" if clear_error else "") + " WHERE id = :id"
+    params = {"status": status, "id": download_id}
     if only_if:
         marks, allowed = in_list("from", list(only_if))
         sql += f" AND status IN {marks}"

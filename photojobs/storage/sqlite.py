@@ -21,6 +21,31 @@ from .sqlite_ops import SqliteOperations
 _savepoints = itertools.count(1)
 
 
+class Result:
+    """A statement's rows, all read at once: a SELECT left half-read would keep its read
+    transaction open, and that connection would go on seeing an old snapshot."""
+
+    __slots__ = ("rows", "rowcount", "lastrowid", "description", "_at")
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self.rows = cursor.fetchall() if cursor.description is not None else []
+        self.rowcount, self.lastrowid, self.description = cursor.rowcount, cursor.lastrowid, cursor.description
+        self._at = 0
+
+    def fetchone(self) -> Any:
+        if self._at >= len(self.rows):
+            return None
+        self._at += 1
+        return self.rows[self._at - 1]
+
+    def fetchall(self) -> list[Any]:
+        rest, self._at = self.rows[self._at:], len(self.rows)
+        return rest
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.fetchall())
+
+
 class SqliteTransaction:
     """The open write transaction: `execute` with named (`:name`) parameters, hooks run
     after the outermost commit, savepoints. `connection` is the sqlite3 connection."""
@@ -29,11 +54,11 @@ class SqliteTransaction:
         self.connection = connection
         self._after_commit: list[Callable[[], None]] = []
 
-    def execute(self, sql: str, params: Params = ()) -> sqlite3.Cursor:
-        return self.connection.execute(sql, params)
+    def execute(self, sql: str, params: Params = ()) -> Result:
+        return Result(self.connection.execute(sql, params))
 
-    def executemany(self, sql: str, rows: Iterable[Params]) -> sqlite3.Cursor:
-        return self.connection.executemany(sql, rows)
+    def executemany(self, sql: str, rows: Iterable[Params]) -> Result:
+        return Result(self.connection.executemany(sql, rows))
 
     def after_commit(self, action: Callable[[], None]) -> None:
         self._after_commit.append(action)
@@ -90,9 +115,9 @@ class SqliteBackend(SqliteOperations, _queue.SqliteBackend):
             self._tx = None
         tx.run_after_commit()
 
-    def execute(self, sql: str, params: Params = ()) -> sqlite3.Cursor:
+    def execute(self, sql: str, params: Params = ()) -> Result:
         with translate_errors(self.path):
-            return self.conn.execute(sql, params)
+            return Result(self.conn.execute(sql, params))
 
     def enqueue(self, jobs: Sequence[NewJob], *, batch: str | None = None,  # type: ignore[override]
                 skip_duplicates: bool = False) -> Enqueued:
@@ -140,4 +165,4 @@ class SqliteBackend(SqliteOperations, _queue.SqliteBackend):
         return False
 
 
-__all__ = ["SqliteBackend", "SqliteTransaction"]
+__all__ = ["Result", "SqliteBackend", "SqliteTransaction"]

@@ -125,8 +125,10 @@ def fake_queue(validate: bool = True) -> Iterator[FakeQueue]:
     """
     from ..app import App, Dispatch
 
+    from ..storage import Enqueued
+
     queue = FakeQueue(validate=validate)
-    original_dispatch, original_many = App.dispatch, App.dispatch_many
+    originals = App.dispatch, App.dispatch_many, App.dispatch_batch
 
     def dispatch(self: App, name: str, payload: dict | None = None, **options: Any) -> int:
         return queue.record(self, [Dispatch(name, payload, **options)], None)[0]
@@ -134,8 +136,11 @@ def fake_queue(validate: bool = True) -> Iterator[FakeQueue]:
     def dispatch_many(self: App, items: Any, *, batch: str | None = None, skip_duplicates: bool = False) -> list[int]:
         return queue.record(self, list(items), batch)
 
-    App.dispatch, App.dispatch_many = dispatch, dispatch_many  # type: ignore[method-assign]
+    def dispatch_batch(self: App, items: Any, *, batch: str | None = None, skip_duplicates: bool = False) -> Enqueued:
+        return Enqueued(queue.record(self, list(items), batch), None)  # type: ignore[arg-type]
+
+    App.dispatch, App.dispatch_many, App.dispatch_batch = dispatch, dispatch_many, dispatch_batch  # type: ignore[method-assign]
     try:
         yield queue
     finally:
-        App.dispatch, App.dispatch_many = original_dispatch, original_many  # type: ignore[method-assign]
+        App.dispatch, App.dispatch_many, App.dispatch_batch = originals  # type: ignore[method-assign]

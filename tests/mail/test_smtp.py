@@ -9,8 +9,8 @@ import pytest
 
 from photojobs.mail import queue_mail
 from photojobs.mail.message import parse_eml
-from photojobs.mail.outbox import deliver
-from photojobs.mail.transports import DeliveryRefused
+from photojobs.mail.outbox import deliver, list_outbox
+from photojobs.mail.transports import DeliveryDeferred, DeliveryRefused
 from photojobs.worker import WorkerOptions
 from tests.mail.conftest import PASSWORD, free_port, write_mail_config
 
@@ -196,7 +196,9 @@ def test_after_its_tries_a_deferred_mail_is_failed(workdir, connect, make_order)
     smtp_config(workdir, free_port())  # down for good
     app = connect(queue="sync")  # the three tries run at once
     ids = make_order(app)
-    outbox_id = queue_mail(app, "order-confirmation", "ada@example.com", order_id=ids["order"])
+    with pytest.raises(DeliveryDeferred, match="cannot reach"):  # sync mode raises the failed job's error
+        queue_mail(app, "order-confirmation", "ada@example.com", order_id=ids["order"])
+    (outbox_id,) = [row["id"] for row in list_outbox(app)]
     job = job_of(app, outbox_id)
     assert (job["status"], job["attempts"]) == ("failed", 3)
     row = outbox(app, outbox_id)

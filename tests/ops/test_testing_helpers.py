@@ -87,6 +87,7 @@ def test_assertion_messages_say_what_was_expected_and_what_was_dispatched(ops_ap
 
 def test_sync_mode_runs_jobs_inline_through_the_workers_code(opsdir):
     import photojobs
+    from photojobs import PermanentFailure, ops
 
     set_top(opsdir, 'queue = "sync"')
     with photojobs.connect(opsdir / "photojobs.toml") as app:
@@ -94,13 +95,34 @@ def test_sync_mode_runs_jobs_inline_through_the_workers_code(opsdir):
         # ran before dispatch returned
         assert (opsdir / "storage" / "runs" / "inline.log").exists()
         flaky = app.dispatch("flaky", {"fail_times": 2})
-        doomed = app.dispatch("doomed", {"reason": "sync"})
+        with pytest.raises(PermanentFailure, match="cannot ever work: sync"):  # recorded, then raised
+            app.dispatch("doomed", {"reason": "sync"})
+        (doomed,) = ops.list_failed(app)
     rows = {r["id"]: r for r in db_rows(opsdir, "SELECT id, status, attempts, last_error FROM jobs")}
     assert (rows[ok]["status"], rows[ok]["attempts"]) == ("done", 1)
     assert (rows[flaky]["status"], rows[flaky]["attempts"]) == ("done", 3)  # retried at once, as a worker would
-    assert (rows[doomed]["status"], rows[doomed]["last_error"]) == ("failed", "PermanentFailure: cannot ever work: sync")
+    assert (doomed["name"], doomed["error"]) == ("doomed", "PermanentFailure: cannot ever work: sync")
     errors = db_rows(opsdir, "SELECT attempt FROM job_errors WHERE job_id = ? ORDER BY attempt", [flaky])
     assert [e[0] for e in errors] == [1, 2]
+
+
+def test_sync_mode_runs_jobs_after_the_outermost_commit_and_never_after_a_rollback(opsdir, tmp_path):
+    import photojobs
+
+    set_top(opsdir, 'queue = "sync"')
+    marker = tmp_path / "marks"
+    with photojobs.connect(opsdir / "photojobs.toml") as app:
+        with app.transaction() as tx:
+            app.dispatch("mark", {"n": 1, "path": str(marker)})
+            assert not marker.exists()  # not inside the caller's open transaction
+            tx.execute("INSERT INTO paused_queues (queue, paused_at) VALUES (:queue, :at)", {"queue": "q", "at": 1.0})
+        assert marker.read_text() == "1\n"
+        with pytest.raises(RuntimeError):
+            with app.transaction():
+                app.dispatch("mark", {"n": 2, "path": str(marker)})
+                raise RuntimeError("the caller rolls back")
+        assert marker.read_text() == "1\n"  # the rolled-back job never ran
+    assert [r[0] for r in db_rows(opsdir, "SELECT status FROM jobs WHERE name = 'mark'")] == ["done"]
 
 
 def test_plugin_fixture_fake_queue(photojobs_fake_queue, ops_app):
