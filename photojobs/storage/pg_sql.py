@@ -12,6 +12,7 @@ import psycopg
 
 from ..errors import SchemaTooOld
 from .pg_connect import BYTES_MARK, classify, masked
+from .sqlite import Result as SqliteResult
 
 _TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|::|:([A-Za-z_]\w*)|%|\?")
 
@@ -78,26 +79,11 @@ def row_factory(cursor: psycopg.Cursor) -> Any:
     return make
 
 
-class Result:
+class Result(SqliteResult):
     """A statement's rows (all read) and rowcount: the Cursor the repositories use."""
 
-    __slots__ = ("rows", "rowcount", "_at")
-
-    def __init__(self, rows: list[Row], rowcount: int) -> None:
-        self.rows, self.rowcount, self._at = rows, rowcount, 0
-
-    def fetchone(self) -> Row | None:
-        if self._at >= len(self.rows):
-            return None
-        self._at += 1
-        return self.rows[self._at - 1]
-
-    def fetchall(self) -> list[Row]:
-        rest, self._at = self.rows[self._at:], len(self.rows)
-        return rest
-
-    def __iter__(self) -> Iterator[Row]:
-        return iter(self.fetchall())
+    def __init__(self, rows: list[Row], rowcount: int) -> None:  # noqa: D107 - no cursor to read
+        self.rows, self.rowcount, self.lastrowid, self.description, self._at = rows, rowcount, None, None, 0
 
 
 @contextlib.contextmanager

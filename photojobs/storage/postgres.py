@@ -89,14 +89,16 @@ class PostgresBackend(SqliteOperations):
             yield self._tx.connection
             return
         conn = self._pool.getconn()
+        lost = False
         try:
             yield conn
         except DatabaseConnectionLost:
-            self._pool.putconn(conn)
-            self._pool.check()
+            lost = True
             raise
-        else:
+        finally:
             self._pool.putconn(conn)
+            if lost:
+                self._pool.check()
 
     def execute(self, sql: str, params: Params = ()) -> Result:
         with self._connection() as conn:
