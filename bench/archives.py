@@ -124,7 +124,7 @@ def make_workspace(work: Path, paths: list[Path]) -> Path:
     import photojobs
     from photojobs.archives.downloads import create_download
     from photojobs.archives.orders import create_order
-    from photojobs.setup import init
+    from photojobs.install import init
 
     config = work / "photojobs.toml"
     init(config=str(config))

@@ -45,7 +45,7 @@ def noop(n=0):
 
 def run_photojobs(folder: Path, jobs: int, durability: str) -> float:
     import photojobs
-    from photojobs.setup import init
+    from photojobs.install import init
 
     init(config=str(folder / "photojobs.toml"))
     app = photojobs.connect(photojobs.Settings(db=str(folder / "photojobs.db"), durability=durability,
@@ -97,7 +97,7 @@ def run_huey(folder: Path, jobs: int, fsync: bool | None) -> float:
 
 def single_dispatch_photojobs(folder: Path, jobs: int, durability: str) -> float:
     import photojobs
-    from photojobs.setup import init
+    from photojobs.install import init
 
     init(config=str(folder / "photojobs.toml"))
     app = photojobs.connect(photojobs.Settings(db=str(folder / "photojobs.db"), durability=durability,
@@ -122,7 +122,7 @@ def single_dispatch_huey(folder: Path, jobs: int, fsync: bool | None) -> float:
 
 def bulk_dispatch(folder: Path, jobs: int, durability: str) -> float:
     import photojobs
-    from photojobs.setup import init
+    from photojobs.install import init
 
     init(config=str(folder / "photojobs.toml"))
     app = photojobs.connect(photojobs.Settings(db=str(folder / "photojobs.db"), durability=durability,
@@ -134,7 +134,7 @@ def bulk_dispatch(folder: Path, jobs: int, durability: str) -> float:
 
 
 def empty_cron_run(folder: Path) -> float:
-    from photojobs.setup import init
+    from photojobs.install import init
 
     init(config=str(folder / "photojobs.toml"))
     started = time.perf_counter()

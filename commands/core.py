@@ -15,7 +15,7 @@ def init(
     json_out: _common.JsonOption = False,
 ) -> None:
     """Write photojobs.toml and create the database schema; safe to run twice."""
-    from photojobs.setup import init as run_init
+    from photojobs.install import init as run_init
 
     result = run_init(config=_common.STATE.config, db=db or _common.STATE.db, storage=storage)
     if _common.wants_json(json_out):
@@ -29,7 +29,7 @@ def init(
 
 def migrate() -> None:
     """Apply pending schema migrations (after an upgrade)."""
-    from photojobs.setup import migrate_database
+    from photojobs.install import migrate_database
 
     applied = migrate_database(_common.settings())
     _common.say(f"Applied {', '.join(applied)}" if applied else "Schema is up to date.")

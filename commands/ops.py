@@ -172,19 +172,22 @@ def status(
 
 
 def _watch(app: Any, interval: float) -> None:
-    import time
+    import signal
+    import threading
 
     from rich.console import Console
     from rich.live import Live
 
+    # Ctrl-C sets a flag the loop checks, so it never lands inside a database call or a redraw.
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     ops = _ops()
     try:
         with Live(_status_view(ops.status(app)), console=Console(highlight=False), auto_refresh=False) as live:
-            while True:
-                time.sleep(interval)
+            while not stop.wait(interval):
                 live.update(_status_view(ops.status(app)), refresh=True)
-    except KeyboardInterrupt:
-        return
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def monitor(

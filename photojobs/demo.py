@@ -52,7 +52,7 @@ def run_demo(folder: str | Path = "photojobs-demo", *, photos: int = 12,
     """Run the demo in `folder`; returns a summary (counts, paths, timings)."""
     import photojobs
     from .samples import make_sample_photos
-    from .setup import init
+    from .install import init
 
     started = time.monotonic()
     root = Path(folder).expanduser().resolve()

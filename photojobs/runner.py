@@ -10,7 +10,7 @@ import traceback
 from typing import TYPE_CHECKING
 
 from .app import JobContext
-from .backend import AttemptError, Job
+from .storage import AttemptError, Job
 from .errors import JobTimeout, PermanentFailure, RetryLater, UnknownJob, UsageError, WorkerLost
 from .retry import DEFAULT_BACKOFF
 

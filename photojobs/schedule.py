@@ -1,4 +1,5 @@
-"""The schedule: tasks from `[schedule]` in photojobs.toml, fired by APScheduler 3.x, that only enqueue.
+"""The schedule: tasks from `[schedule]` in photojobs.toml that only enqueue; APScheduler 3.x's
+triggers compute their times, and one loop (`run_due`) enqueues what is due.
 
     [schedule]
     timezone = "Europe/Amsterdam"        # every task's zone unless it names its own (default UTC)
@@ -35,9 +36,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
-from apscheduler.executors.base import BaseExecutor
-from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -336,11 +334,15 @@ def parse_key(key: str) -> datetime:
     return datetime.strptime(key, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
-def run_due(app: App, tasks: Iterable[Task], now: datetime | None = None) -> list[RunResult]:
-    """Enqueue each enabled task's latest due run once (cron mode: `schedule run --once`).
+def run_due(app: App, tasks: Iterable[Task], now: datetime | None = None, *, since: datetime | None = None,
+            keep_going: bool = False) -> list[RunResult]:
+    """Enqueue each enabled task's latest due run once: `schedule run --once`, and every
+    tick of the long-running `schedule run`.
 
     A task looks back to its last recorded run, so a host that was down catches up once;
-    one that never ran looks back ONCE_WINDOW seconds.
+    one that never ran looks back to `since` (default ONCE_WINDOW seconds). With
+    `keep_going`, a run that cannot be enqueued (a locked database) is reported as an
+    "error" result and left unrecorded, so a later call tries it again.
     """
     now = now or datetime.now(UTC)
     tasks = [t for t in tasks if t.enabled]
@@ -349,41 +351,27 @@ def run_due(app: App, tasks: Iterable[Task], now: datetime | None = None) -> lis
     results = []
     for task in tasks:
         last = recorded.get(task.name)
-        after = parse_key(last["run_at"]) if last else now - timedelta(seconds=ONCE_WINDOW)
+        after = parse_key(last["run_at"]) if last else since or now - timedelta(seconds=ONCE_WINDOW)
         due = task.latest_run(after, now)
-        if due is not None:
+        if due is None:
+            continue
+        try:
             results.append(enqueue_run(app, task, due))
+        except PhotojobsError as exc:
+            if not keep_going:
+                raise
+            results.append(RunResult(task.name, run_key(due), None, "error",
+                                     f"{exc}; retrying in {RETRY_AFTER:.0f}s"))
     return results
 
 
-# -- the long-running scheduler ---------------------------------------------------------------
-
-class EnqueueExecutor(BaseExecutor):
-    """Runs a due task inline in the scheduler's thread, passing its scheduled time.
-
-    Tasks only enqueue (one short transaction), so no thread pool is needed, and the
-    scheduled time is what makes a run's key the same on every scheduler.
-    """
-
-    def _do_submit_job(self, job, run_times):
-        events = []
-        for run_time in run_times:
-            try:
-                value = job.func(*job.args, **{"run_at": run_time, **job.kwargs})
-            except Exception as exc:  # noqa: BLE001 - reported, the scheduler goes on
-                import traceback
-
-                self._logger.exception("schedule task %s failed", job.id)
-                events.append(JobExecutionEvent(EVENT_JOB_ERROR, job.id, job._jobstore_alias, run_time,
-                                                exception=exc, traceback=traceback.format_exc()))
-            else:
-                events.append(JobExecutionEvent(EVENT_JOB_EXECUTED, job.id, job._jobstore_alias, run_time,
-                                                retval=value))
-        self._run_job_success(job.id, events)
-
+# -- the long-running schedule ----------------------------------------------------------------
 
 class Scheduler:
-    """APScheduler's BackgroundScheduler over the enabled tasks; `fire` only enqueues."""
+    """`schedule run`: each tick calls `run_due`, the code `schedule run --once` runs, then
+    the loop sleeps until the next run is due. APScheduler's triggers compute the times;
+    nothing else of it runs, so one engine decides what is due and coalesces what was missed.
+    """
 
     def __init__(self, settings: Settings, tasks: list[Task] | None = None,
                  on_run: Callable[[RunResult], None] | None = None):
@@ -391,72 +379,55 @@ class Scheduler:
         self.tasks = [t for t in (tasks if tasks is not None else load_tasks(settings)) if t.enabled]
         self.on_run = on_run
         self.app = App(settings)
-        self._scheduler: BackgroundScheduler | None = None
+        self.started: datetime | None = None
+        self._failed_at: datetime | None = None  # the last tick that could not enqueue a run
 
-    def start(self, paused: bool = False) -> None:
-        """Check the jobs, add every task (catching up once on runs missed since its last record), start."""
+    def start(self, now: datetime | None = None) -> None:
+        """Check the jobs. A task that never ran catches up no further back than this start."""
         check_jobs(self.app, self.tasks)
-        scheduler = BackgroundScheduler(
-            timezone=UTC, executors={"default": EnqueueExecutor()},
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
-        now = datetime.now(UTC)
-        recorded = last_runs(self.app)
+        self.started = now or datetime.now(UTC)
+
+    def tick(self, now: datetime | None = None) -> list[RunResult]:
+        """Enqueue what is due now; report each run (log and `on_run`)."""
+        now = now or datetime.now(UTC)
+        results = run_due(self.app, self.tasks, now, since=self.started, keep_going=True)
+        self._failed_at = now if any(r.outcome == "error" for r in results) else None
+        for result in results:
+            self._report(result)
+        return results
+
+    def seconds_to_next(self, now: datetime | None = None) -> float:
+        """How long to sleep: until the next run is due, a failed run's retry, or WAKE_EVERY
+        (the clock is re-read that often: a wait does not count time a laptop slept)."""
+        now = now or datetime.now(UTC)
+        wait = WAKE_EVERY
+        if self._failed_at is not None:
+            wait = min(wait, RETRY_AFTER - (now - self._failed_at).total_seconds())
+        after = now + timedelta(microseconds=1)
         for task in self.tasks:
-            last = recorded.get(task.name)
-            missed = task.latest_run(parse_key(last["run_at"]), now) if last else None
-            options = {"next_run_time": missed} if missed is not None else {}  # in the past: runs at once
-            scheduler.add_job(self.fire, task.trigger(), args=[task], id=task.name, name=task.name, **options)
-        scheduler.start(paused=paused)
-        self._scheduler = scheduler
+            upcoming = task.next_runs(after, 1)
+            if upcoming:
+                wait = min(wait, (upcoming[0] - now).total_seconds())
+        return max(wait, 0.0)
 
-    @property
-    def aps(self) -> BackgroundScheduler:
-        assert self._scheduler is not None, "start() first"
-        return self._scheduler
-
-    def fire(self, task: Task, run_at: datetime | None = None) -> RunResult:
-        """Enqueue the task's run at `run_at` (its scheduled time, from EnqueueExecutor)."""
-        run_at = run_at or datetime.now(UTC).replace(microsecond=0)
-        try:
-            result = enqueue_run(self.app, task, run_at)
-        except PhotojobsError as exc:  # e.g. the database stayed locked: try this run again soon
-            result = RunResult(task.name, run_key(run_at), None, "error", f"{exc}; retrying in {RETRY_AFTER:.0f}s")
-            self._retry(task, run_at)
-        extra = {"event": "scheduled", "task": task.name, "run_at": result.run_at, "outcome": result.outcome,
+    def _report(self, result: RunResult) -> None:
+        extra = {"event": "scheduled", "task": result.task, "run_at": result.run_at, "outcome": result.outcome,
                  "error": result.error}
         if result.job_id is not None:
-            extra["job"] = {"id": result.job_id, "name": task.job}
-        log.log(logging.WARNING if result.error else logging.INFO, "%s %s: %s", task.name, result.run_at,
+            job_name = next((t.job for t in self.tasks if t.name == result.task), None)
+            extra["job"] = {"id": result.job_id, "name": job_name}
+        log.log(logging.WARNING if result.error else logging.INFO, "%s %s: %s", result.task, result.run_at,
                 result.outcome, extra=extra)
         if self.on_run:
             self.on_run(result)
-        return result
-
-    def _retry(self, task: Task, run_at: datetime) -> None:
-        if self._scheduler is None:
-            return
-        self._scheduler.add_job(self.fire, "date", run_date=datetime.now(UTC) + timedelta(seconds=RETRY_AFTER),
-                                args=[task], kwargs={"run_at": run_at}, id=f"{task.name}@{run_key(run_at)}",
-                                name=f"{task.name} (retry)", replace_existing=True)
-
-    def wakeup(self) -> None:
-        if self._scheduler is not None:
-            self._scheduler.wakeup()
 
     def stop(self) -> None:
-        if self._scheduler is not None and self._scheduler.running:
-            self._scheduler.shutdown(wait=True)
-        self._scheduler = None
         self.app.close()
 
 
 def run_forever(settings: Settings, on_run: Callable[[RunResult], None] | None = None,
                 stop: threading.Event | None = None) -> None:
-    """Run the schedule until SIGTERM or SIGINT (or `stop` is set), then stop cleanly.
-
-    The main thread re-reads the clock every WAKE_EVERY seconds: the scheduler's own wait
-    does not count time a suspended laptop slept, this wakeup does.
-    """
+    """Run the schedule until SIGTERM or SIGINT (or `stop` is set), then stop cleanly."""
     stop = stop or threading.Event()
     scheduler = Scheduler(settings, on_run=on_run)
     previous = {}
@@ -466,8 +437,9 @@ def run_forever(settings: Settings, on_run: Callable[[RunResult], None] | None =
     try:
         scheduler.start()
         log.info("schedule started with %d task(s)", len(scheduler.tasks))
-        while not stop.wait(WAKE_EVERY):
-            scheduler.wakeup()
+        while not stop.is_set():
+            scheduler.tick()
+            stop.wait(scheduler.seconds_to_next())
     finally:
         scheduler.stop()
         for signum, handler in previous.items():

@@ -269,7 +269,7 @@ class Worker:
         from .runner import record_failure
 
         rescuer = f"{self.id}/rescue"
-        for job in backend.rescue_expired(rescuer):
+        for job, _ in backend.rescue_expired(rescuer):
             record_failure(self.app, job, rescuer, WorkerLost("the worker holding the job stopped renewing its lease"),
                            None, tries=self._tries(job))
 

@@ -25,7 +25,7 @@ def env_clean(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A folder with photojobs.toml, an initialised database and storage root; the cwd."""
-    from photojobs.setup import init
+    from photojobs.install import init
 
     work = tmp_path / "work"
     work.mkdir()
@@ -106,3 +106,16 @@ def wait_for(predicate: Callable[[], object], timeout: float = 15.0, interval: f
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message or predicate}")
         time.sleep(interval)
+
+
+def storage_rows(workdir: Path, sql: str, params=()) -> list:
+    """Inspect a workspace's storage on purpose, through the storage seam (whatever the
+    engine), with a connection of its own: the rows of one statement."""
+    from photojobs.settings import Settings
+    from photojobs.storage import open_backend
+
+    backend = open_backend(Settings(db=str(workdir / "photojobs.db")))
+    try:
+        return backend.execute(sql, params).fetchall()
+    finally:
+        backend.close()

@@ -5,4 +5,4 @@ its heavy imports (Pillow, Jinja2, smtplib) inside the handlers, so a worker tha
 no work never pays for them.
 """
 
-from . import archives, cleanup, mail, ops_schedule, photos  # noqa: F401
+from . import archives, cleanup, mail, photos, prune  # noqa: F401

@@ -28,3 +28,13 @@ def photo_failed(ctx: Any, error: BaseException, photo_id: int, **_: Any) -> Non
 
     reason = str(error) if isinstance(error, PhotojobsError) else f"{type(error).__name__}: {error}"
     mark_failed(ctx.app, photo_id, reason or type(error).__name__)
+
+
+@job("sweep_thumbnails", queue="default", tries=2, timeout=900, context=True,
+     unique=lambda payload: "sweep_thumbnails")
+def sweep_thumbnails(ctx: Any, limit: int = 100000) -> int:
+    """Queue `process_photo` for every photo whose thumbnails are missing or stale; returns how many
+    (core in photojobs.photos.sweep; enqueued nightly by the schedule)."""
+    from ..photos.sweep import queue_stale_thumbnails
+
+    return queue_stale_thumbnails(ctx.app, limit)

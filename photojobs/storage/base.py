@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, ContextManager, Iterable, Mapping, Protocol, Sequence
 
-from ..backend import AttemptError, Job, NewJob
+from .sqlite_queue import AttemptError, Job, NewJob  # moving here
 
 Params = Mapping[str, Any] | Sequence[Any]
 
@@ -104,8 +104,9 @@ class Backend(Protocol):
 
     def release(self, worker: str, job_ids: Sequence[int] | None = None) -> int: ...
 
-    def rescue_expired(self, rescuer: str) -> list[Job]:
-        """Take over the jobs whose lease expired, for `rescuer` to record their lost attempt."""
+    def rescue_expired(self, rescuer: str) -> list[tuple[Job, str]]:
+        """Take over the jobs whose lease expired, for `rescuer` to record their lost
+        attempt; each with the worker that held it (whose record may say what it did)."""
 
     def reserved_by(self, worker: str) -> list[Job]: ...
 

@@ -1,7 +1,7 @@
 """The SQLite engine: one file, WAL, `BEGIN IMMEDIATE` claims, `PRAGMA data_version` wake-ups.
 
-The job lifecycle's statements are in photojobs/backend.py (being moved here); this
-module adds the transaction object the domain uses and the operations of `Backend`
+The job lifecycle's statements are in sqlite_queue.py, opening the file in
+sqlite_connection.py; this module adds the transaction object the domain uses and the operations of `Backend`
 that were spread over ops/, worker.py and the domain modules.
 """
 
@@ -13,9 +13,11 @@ import sqlite3
 import time
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from .. import backend as _queue
-from ..db import translate_errors
+from .sqlite_connection import translate_errors
+from .sqlite_queue import JOB_COLUMNS
+from .sqlite_queue import SqliteBackend as _QueueBackend
 from .base import Enqueued, Job, NewJob, Params
+from .sql import in_list
 from .sqlite_ops import SqliteOperations
 
 _savepoints = itertools.count(1)
@@ -93,7 +95,7 @@ class SqliteTransaction:
         return getattr(self.connection, name)
 
 
-class SqliteBackend(SqliteOperations, _queue.SqliteBackend):
+class SqliteBackend(SqliteOperations, _QueueBackend):
     engine = "sqlite"
 
     def __init__(self, settings: Any, conn: sqlite3.Connection | None = None) -> None:
@@ -142,13 +144,19 @@ class SqliteBackend(SqliteOperations, _queue.SqliteBackend):
         an attempt's result visible)."""
         return self._held(self.conn, job_id, worker)
 
-    def rescue_expired(self, rescuer: str) -> list[Job]:
+    def rescue_expired(self, rescuer: str) -> list[tuple[Job, str]]:
         now = time.time()
-        with self.transaction() as tx:
-            rows = tx.execute(f"UPDATE jobs SET reserved_by = :rescuer, lease_until = :lease"
-                              f" WHERE status = 'reserved' AND lease_until < :now RETURNING {_queue.JOB_COLUMNS}",
-                              {"rescuer": rescuer, "lease": now + self.settings.lease, "now": now}).fetchall()
-        return sorted((Job.from_row(r) for r in rows), key=lambda j: j.id)
+        with self.transaction() as tx:  # the write lock: what is read is what is taken over
+            expired = {r[0]: r[1] for r in tx.execute(
+                "SELECT id, reserved_by FROM jobs WHERE status = 'reserved' AND lease_until < :now",
+                {"now": now}).fetchall()}
+            if not expired:
+                return []
+            marks, params = in_list("id", list(expired))
+            rows = tx.execute(f"UPDATE jobs SET reserved_by = :rescuer, lease_until = :lease WHERE id IN {marks}"
+                              f" RETURNING {JOB_COLUMNS}",
+                              {**params, "rescuer": rescuer, "lease": now + self.settings.lease}).fetchall()
+        return sorted(((Job.from_row(r), expired[r["id"]]) for r in rows), key=lambda pair: pair[0].id)
 
     def prune(self, finished_before: float) -> int:
         return self.discard(status="done", finished_before=finished_before)

@@ -30,7 +30,7 @@ def photojobs_sync_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator["ob
     """A photojobs App on a new database whose dispatches run inline (queue = "sync")."""
     from photojobs.app import App
     from photojobs.settings import load
-    from photojobs.setup import init
+    from photojobs.install import init
 
     folder = tmp_path_factory.mktemp("photojobs")
     result = init(config=str(folder / "photojobs.toml"))

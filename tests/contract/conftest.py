@@ -36,7 +36,7 @@ def make_database(engine: str, folder: Path, template: Path, **settings: object)
 @pytest.fixture(scope="session")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One database made by `photojobs init`, copied for each test (init costs ~0.2 s)."""
-    from photojobs.setup import init
+    from photojobs.install import init
 
     folder = tmp_path_factory.mktemp("template")
     init(config=str(folder / "photojobs.toml"))

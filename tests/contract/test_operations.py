@@ -100,6 +100,15 @@ def test_after_commit_runs_once_the_outermost_transaction_commits(backend: Backe
     assert ran == ["outer", "inner"]
 
 
+def test_a_transaction_runs_named_parameters_and_offers_its_connection(backend: Backend) -> None:
+    with backend.transaction() as tx:
+        tx.execute("INSERT INTO paused_queues (queue, paused_at) VALUES (:queue, :at)", {"queue": "mine", "at": 5.0})
+        assert tx.execute("SELECT paused_at FROM paused_queues WHERE queue = :queue",
+                          {"queue": "mine"}).fetchone()[0] == 5.0
+        assert tx.connection is not None and hasattr(tx.connection, "cursor")  # the engine's DB-API connection
+    assert backend.paused() == {"mine": 5.0}
+
+
 def test_a_rolled_back_transaction_keeps_nothing_and_runs_no_hook(backend: Backend) -> None:
     ran: list[str] = []
     with pytest.raises(RuntimeError):

@@ -151,7 +151,7 @@ def test_renew_keeps_a_lease_and_rescue_takes_over_only_expired_ones(connect) ->
         if rescued:
             break
         time.sleep(0.05)
-    assert [j.id for j in rescued] == [lost] and rescued[0].attempts == 1
+    assert [(j.id, holder) for j, holder in rescued] == [(lost, "dead")] and rescued[0][0].attempts == 1
     assert short.holds(lost, "rescuer") and not short.holds(lost, "dead")
     assert short.holds(kept, "alive")
     assert short.rescue_expired("another-rescuer") == []  # taken over once

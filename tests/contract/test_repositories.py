@@ -95,6 +95,10 @@ def test_downloads_move_through_their_states(backend: Backend) -> None:
         assert downloads.set_status(tx, failing, "pending", only_if=["ready"]) == 0
         assert downloads.set_status(tx, failing, "pending", only_if=["failed"]) == 1
         assert downloads.set_status(tx, ready, "expired") == 1
+    assert downloads.get(backend, failing)["error"] == "photo missing"  # kept unless cleared
+    with backend.transaction() as tx:
+        downloads.set_status(tx, failing, "pending", clear_error=True)
+    assert downloads.get(backend, failing)["error"] is None
     assert [r["status"] for r in downloads.listed(backend, order_id=order)] == ["pending", "expired"]
     assert [r["id"] for r in downloads.listed(backend, status="expired")] == [ready]
 

@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 import os
 import queue
-import sqlite3
 import subprocess
 import threading
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import TESTS, set_config as set_top  # noqa: F401 (re-exported for the ops tests)
+from tests.conftest import TESTS, storage_rows, set_config as set_top  # noqa: F401 (re-exported for the ops tests)
 
 OPS = Path(__file__).parent
 PYTHONPATH = os.pathsep.join([str(TESTS), str(OPS)])
@@ -66,21 +65,12 @@ def ops_app(opsdir: Path):
     application.close()
 
 
-def db_rows(workdir: Path, sql: str, params=()) -> list[sqlite3.Row]:
-    conn = sqlite3.connect(workdir / "photojobs.db")
-    conn.row_factory = sqlite3.Row
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
+def db_rows(workdir: Path, sql: str, params=()) -> list:
+    return storage_rows(workdir, sql, params)
 
 
 def db_exec(workdir: Path, sql: str, params=()) -> None:
-    conn = sqlite3.connect(workdir / "photojobs.db", isolation_level=None)
-    try:
-        conn.execute(sql, params)
-    finally:
-        conn.close()
+    storage_rows(workdir, sql, params)
 
 
 class LineReader:

@@ -26,7 +26,7 @@ def failed_template(tmp_path_factory) -> tuple[Path, dict]:
     doomed (permanent, 1 attempt), flaky (3 attempts), a photos-queue doomed, a noop that
     succeeds, and fail_while (fails while the file ./flag exists, relative to the cwd)."""
     import photojobs
-    from photojobs.setup import init
+    from photojobs.install import init
 
     folder = tmp_path_factory.mktemp("failed-template")
     init(config=str(folder / "photojobs.toml"))

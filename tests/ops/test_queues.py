@@ -108,6 +108,7 @@ def test_restart_makes_a_running_worker_finish_its_job_and_exit_0(start, run, op
     wait_for(lambda: db_rows(opsdir, "SELECT 1 FROM workers WHERE heartbeat_at > ?", [started + 1.0]),
              message="two heartbeats of the new worker")
     assert fresh.poll() is None
-    assert db_rows(opsdir, "SELECT status FROM jobs WHERE name = 'noop'")[0][0] == "done"
+    wait_for(lambda: db_rows(opsdir, "SELECT status FROM jobs WHERE name = 'noop'")[0][0] == "done",
+             message="the fresh worker to run the waiting job")
     fresh.send_signal(signal.SIGTERM)
     assert fresh.wait(timeout=15) == 0

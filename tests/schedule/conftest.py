@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import storage_rows
 
 
 def add_schedule(workdir: Path, text: str) -> None:
@@ -16,11 +17,7 @@ def add_schedule(workdir: Path, text: str) -> None:
 
 def query(workdir: Path, sql: str, params: tuple = ()) -> list[tuple]:
     """Read the workspace's database with a connection of its own."""
-    conn = sqlite3.connect(workdir / "photojobs.db", timeout=10)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
+    return [tuple(row) for row in storage_rows(workdir, sql, params)]
 
 
 def runs(workdir: Path, task: str) -> list[tuple]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -37,28 +36,25 @@ def test_two_schedulers_on_one_database_enqueue_each_run_once(every_second):
                 seen[index].append(result)
         return on_run
 
-    first = schedule.Scheduler(settings, on_run=recorder(0))
-    second = schedule.Scheduler(settings, on_run=recorder(1))
-    first.start()
-    second.start()
+    stop = threading.Event()
+    threads = [threading.Thread(target=schedule.run_forever, args=(settings, recorder(i), stop)) for i in (0, 1)]
+    for thread in threads:
+        thread.start()
     try:
-        def both_fired_three_same_ticks():
-            with lock:
-                mine = {r.run_at for r in seen[0] if r.task == "tick"}
-                theirs = {r.run_at for r in seen[1] if r.task == "tick"}
-            return len(mine & theirs) >= 3
-        wait_for(both_fired_three_same_ticks, timeout=15, message="both schedulers to fire the same ticks")
+        wait_for(lambda: len(runs(every_second, "tick")) >= 4, timeout=15, message="four ticks enqueued")
     finally:
-        first.stop()
-        second.stop()
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
+    assert not any(thread.is_alive() for thread in threads)  # both stopped when asked
     recorded = runs(every_second, "tick")
     jobs = jobs_named(every_second, "noop")
     assert len(jobs) == len(recorded) == len({r[0] for r in recorded})
     assert sorted(r[1] for r in recorded) == [j[0] for j in jobs]
     both = [r for r in seen[0] + seen[1] if r.task == "tick"]
-    for run_at in {r.run_at for r in seen[0]} & {r.run_at for r in seen[1]}:
-        outcomes = sorted(r.outcome for r in both if r.run_at == run_at)
-        assert outcomes == ["enqueued", "taken"], (run_at, outcomes)
+    enqueued = [r.run_at for r in both if r.outcome == "enqueued"]
+    assert sorted(enqueued) == [r[0] for r in recorded]  # each run by one scheduler, once
+    assert {r.outcome for r in both} <= {"enqueued", "taken"}  # the other saw it recorded, or lost the race
 
 
 def test_the_same_run_enqueued_twice_is_one_job(app):
@@ -82,19 +78,17 @@ def test_a_daily_task_missed_three_times_while_asleep_runs_once(workdir):
     slept_through = latest_missed - timedelta(days=2)
     results = []
     scheduler = schedule.Scheduler(settings, tasks=[daily], on_run=results.append)
-    scheduler.start(paused=True)
+    scheduler.start(now=slept_through - timedelta(minutes=1))  # it started, then the laptop slept
     try:
-        scheduler.aps.modify_job("daily", next_run_time=slept_through)  # due before the laptop slept
-        scheduler.aps.resume()
-        wait_for(lambda: results, message="the catch-up run")
-        next_run = scheduler.aps.get_job("daily").next_run_time
-        time.sleep(0.5)  # room for a wrong second or third run to show up
+        scheduler.tick(now)  # the first tick after waking
+        scheduler.tick(now + timedelta(seconds=10))  # room for a wrong second or third run to show up
+        wait = scheduler.seconds_to_next(now)
     finally:
         scheduler.stop()
     assert [r.run_at for r in results] == [schedule.run_key(latest_missed)]
     assert [r[0] for r in runs(workdir, "daily")] == [schedule.run_key(latest_missed)]
     assert len(jobs_named(workdir, "noop")) == 1
-    assert next_run == latest_missed + timedelta(days=1)  # then back on its rule
+    assert wait == min(schedule.WAKE_EVERY, (latest_missed + timedelta(days=1) - now).total_seconds())
 
 
 def test_a_restarted_scheduler_catches_up_once_from_its_last_recorded_run(app, workdir):
@@ -108,8 +102,8 @@ def test_a_restarted_scheduler_catches_up_once_from_its_last_recorded_run(app, w
     scheduler = schedule.Scheduler(settings, tasks=[daily], on_run=results.append)
     scheduler.start()
     try:
-        wait_for(lambda: results, message="the catch-up run")
-        time.sleep(0.3)
+        scheduler.tick()
+        scheduler.tick()
     finally:
         scheduler.stop()
     assert [r.run_at for r in results] == [schedule.run_key(latest)]
@@ -205,16 +199,16 @@ def test_a_run_that_meets_a_locked_database_is_tried_again(workdir, monkeypatch)
     daily = schedule.Task("daily", "noop", {}, "UTC", cron="0 3 * * *")
     results = []
     scheduler = schedule.Scheduler(_settings(workdir), tasks=[daily], on_run=results.append)
-    scheduler.start(paused=True)
+    now = datetime.now(UTC)
+    due = daily.latest_run(now - timedelta(days=1), now)
+    scheduler.start(now=due - timedelta(minutes=1))
     blocker = sqlite3.connect(workdir / "photojobs.db", isolation_level=None)
     try:
         blocker.execute("BEGIN IMMEDIATE")  # another process holds the write lock past the budget
-        due = daily.latest_run(datetime.now(UTC) - timedelta(days=1), datetime.now(UTC))
-        scheduler.aps.modify_job("daily", next_run_time=due)
-        scheduler.aps.resume()
-        wait_for(lambda: results, message="the first attempt")
+        scheduler.tick(now)
+        assert scheduler.seconds_to_next(now) <= 0.5  # the retry comes soon, not at the next daily run
         blocker.execute("ROLLBACK")
-        wait_for(lambda: len(results) >= 2, message="the retry")
+        scheduler.tick(now + timedelta(seconds=0.5))
     finally:
         blocker.close()
         scheduler.stop()

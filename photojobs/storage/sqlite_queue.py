@@ -16,9 +16,9 @@ import sqlite3
 import time
 from typing import Any, Iterable, Iterator, Sequence
 
-from .db import begin_immediate, is_locked, open_database, translate_errors
-from .errors import DuplicateJob
-from .settings import Settings
+from .sqlite_connection import begin_immediate, is_locked, open_database, translate_errors
+from ..errors import DuplicateJob
+from ..settings import Settings
 
 _INSERT_JOB = ("INSERT INTO jobs (name, queue, payload, available_at, created_at, unique_key, batch_id, tries,"
                " timeout) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from .errors import DatabaseLocked, DatabaseMissing, DatabaseUnusable, PhotojobsError, SchemaTooOld
-from .settings import Settings
+from ..errors import DatabaseLocked, DatabaseMissing, DatabaseUnusable, PhotojobsError, SchemaTooOld
+from ..settings import Settings
 
 
 def create_private_file(path: Path) -> None:
@@ -36,7 +36,7 @@ def open_database(settings: Settings, *, create: bool = False, check_schema: boo
         conn.execute(f"PRAGMA synchronous={'FULL' if settings.durability == 'full' else 'NORMAL'}")
         conn.execute("PRAGMA foreign_keys=ON")
         if check_schema:
-            from .migrations import check_schema as check
+            from ..migrations import check_schema as check
 
             check(conn, path)
     return conn

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .db import open_database
+from .storage.sqlite_connection import open_database
 from .migrations import migrate
 from .settings import CONFIG_NAME, Settings, load
 from .storage import _without_password, engine_of, postgres_engine
