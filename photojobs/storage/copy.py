@@ -27,7 +27,7 @@ _IDENTITY = ("batches", "jobs", "job_errors", "photos", "orders", "downloads", "
 def copy_to_postgres(settings: Any, url: str, progress: Callable[[str, int], None] | None = None) -> dict[str, int]:
     """Copy this installation's SQLite database into the empty PostgreSQL database at
     `url` (made and migrated if needed); returns the rows copied per table."""
-    from ..db import open_database
+    from .sqlite_connection import open_database
 
     if engine_of(settings.db) != "sqlite":
         raise UsageError("db copy reads an SQLite database: this installation's db is not one")

@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import psycopg
 
-from ..backend import JOB_COLUMNS, _summary
+from .sqlite_queue import JOB_COLUMNS, _summary
 from ..errors import DatabaseConnectionLost, DuplicateJob, PhotojobsError
 from .base import AttemptError, Enqueued, Job, NewJob, Params
 from .pg_connect import connect, masked, pool_for
@@ -26,6 +26,7 @@ from .sqlite import SqliteTransaction
 from .sqlite_ops import SqliteOperations
 
 _SERVER_NOW = "extract(epoch FROM clock_timestamp())::double precision"
+_JOB_COLUMNS_OF_JOBS = ", ".join(f"jobs.{column.strip()}" for column in JOB_COLUMNS.split(","))
 _INSERT_JOB = ("INSERT INTO jobs (name, queue, payload, available_at, created_at, unique_key, batch_id, tries, timeout)"
                " VALUES (:name, :queue, :payload, :available_at, :now, :unique_key, :batch_id, :tries, :timeout)")
 _CLAIM = (f"UPDATE jobs SET status = 'reserved', reserved_by = :worker, lease_until = {_SERVER_NOW} + :lease,"
@@ -216,12 +217,16 @@ class PostgresBackend(SqliteOperations):
         return self.execute("SELECT 1 FROM jobs WHERE id = :id AND status = 'reserved' AND reserved_by = :worker"
                             + lock, {"id": job_id, "worker": worker}).fetchone() is not None
 
-    def rescue_expired(self, rescuer: str) -> list[Job]:
-        rows = self.execute(f"UPDATE jobs SET reserved_by = :rescuer, lease_until = {_SERVER_NOW} + :lease"
-                            " WHERE id IN (SELECT id FROM jobs WHERE status = 'reserved'"
-                            f" AND lease_until < {_SERVER_NOW} FOR UPDATE SKIP LOCKED) RETURNING {JOB_COLUMNS}",
+    def rescue_expired(self, rescuer: str) -> list[tuple[Job, str]]:
+        """Take over the jobs whose lease expired (by the server's clock), each with the
+        worker that held it. A row its holder has locked (it is recording its result) is skipped."""
+        rows = self.execute("WITH expired AS (SELECT id, reserved_by FROM jobs WHERE status = 'reserved'"
+                            f" AND lease_until < {_SERVER_NOW} FOR UPDATE SKIP LOCKED)"
+                            f" UPDATE jobs SET reserved_by = :rescuer, lease_until = {_SERVER_NOW} + :lease"
+                            f" FROM expired WHERE jobs.id = expired.id RETURNING {_JOB_COLUMNS_OF_JOBS},"
+                            " expired.reserved_by AS previous_holder",
                             {"rescuer": rescuer, "lease": self.settings.lease}).rows
-        return sorted((Job.from_row(r) for r in rows), key=lambda j: j.id)
+        return sorted(((Job.from_row(r), r["previous_holder"] or "") for r in rows), key=lambda pair: pair[0].id)
 
     def reserved_by(self, worker: str) -> list[Job]:
         rows = self.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'reserved' AND reserved_by = :worker"
