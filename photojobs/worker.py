@@ -21,6 +21,7 @@ from typing import Callable, Sequence
 
 from .storage import Backend, open_backend
 from .errors import JobTimeout, UsageError, WorkerLost
+from .outage import Outage
 from .settings import Settings
 from .worker_child import RECYCLE, Slot, child_main
 
@@ -99,6 +100,7 @@ class Worker:
         self._finished = [0, 0, 0]  # done, failed, retried by children that have exited
         self.started_at = time.time()  # a `queue restart` after this stops the worker
         self._crashes = 0  # children in a row that died at start-up, holding no job
+        self._outage = Outage("the supervisor")
         self._published = 0.0
 
     # -- life cycle -------------------------------------------------------------------------
@@ -123,7 +125,7 @@ class Worker:
                 self._supervise(backend, started)
             finally:
                 self._restore_signals(previous)
-                self._unregister(backend)
+                self._outage.attempt(lambda: self._unregister(backend), None)
         finally:
             self.report.seconds = time.monotonic() - started
             backend.close()
@@ -161,18 +163,20 @@ class Worker:
             self._publish()
             if all(c.process.exitcode is not None for c in self.children) and self._all_reaped():
                 return
+            # While the database server is gone (PostgreSQL), each step is skipped and retried.
             if now >= next_renew:
-                backend.renew([c.token for c in self.children if c.process.exitcode is None])
-                self._heartbeat(backend)
+                self._outage.attempt(lambda: backend.renew([c.token for c in self.children
+                                                            if c.process.exitcode is None]), None)
+                self._outage.attempt(lambda: self._heartbeat(backend), None)
                 next_renew = now + renew_every
             if now >= next_rescue:
-                self._rescue(backend)
+                self._outage.attempt(lambda: self._rescue(backend), None)
                 next_rescue = now + 5.0
             if now >= next_control:
-                self._check_restart(backend)
+                self._outage.attempt(lambda: self._check_restart(backend), None)
                 next_control = now + 1.0
             if now >= next_prune:
-                backend.prune(time.time() - self.settings.keep_done_hours * 3600)
+                self._outage.attempt(lambda: backend.prune(time.time() - self.settings.keep_done_hours * 3600), 0)
                 next_prune = now + 300.0
             wait([c.process.sentinel for c in self.children if c.process.exitcode is None], timeout=TICK)
 
@@ -193,10 +197,10 @@ class Worker:
                 exc: Exception = JobTimeout("the job ran past its timeout and was killed")
             else:
                 exc = WorkerLost(f"the worker process died while running the job (exit code {code})")
-            outcome = self._record_lost(backend, child.token, job_id, exc)
+            outcome = self._outage.attempt(lambda: self._record_lost(backend, child.token, job_id, exc), "")
             failed += outcome == "failed"
             retried += outcome == "retry"
-        backend.release(child.token)
+        self._outage.attempt(lambda: backend.release(child.token), 0)  # else its lease brings them back
         self._finished[0] += done
         self._finished[1] += failed
         self._finished[2] += retried

@@ -9,6 +9,7 @@ to the process that made it, and a child makes its own.
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import threading
 from typing import Any, Mapping
@@ -21,6 +22,10 @@ from psycopg.types.string import TextLoader
 from . import _without_password as masked
 from ..errors import (ConfigError, DatabaseAuthFailed, DatabaseConnectionLost, DatabaseMissing, DatabaseUnreachable,
                       EnvironmentProblem)
+
+# The pool's own log lines (each failed reconnection) would repeat what photojobs says once.
+logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
+logging.getLogger("psycopg.pool").propagate = False
 
 DEFAULT_POOL_SIZE = 4
 # libpq parameters set unless the URL gives its own: a host cut off mid-transaction

@@ -291,14 +291,18 @@ class PostgresBackend(SqliteOperations):
                             {"now": time.time()}).rows:
                 return True  # dispatched before the LISTEN began
         listener = self._listener
-        while not (interrupted and interrupted()):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            with translated(self.url):
-                if any(True for _ in listener.notifies(timeout=min(left, 0.25), stop_after=1)):
-                    self._drain(listener)
-                    return True
+        try:
+            while not (interrupted and interrupted()):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                with translated(self.url):
+                    if any(True for _ in listener.notifies(timeout=min(left, 0.25), stop_after=1)):
+                        self._drain(listener)
+                        return True
+        except BaseException:
+            self.close()  # the next wait listens on a new connection
+            raise
         return False
 
     @staticmethod

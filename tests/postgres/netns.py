@@ -71,11 +71,12 @@ class Host:
 
 
 class Relay:
-    """Listens on (address, port) and forwards each connection to 127.0.0.1:`target`."""
+    """Listens on (address, port) and forwards each connection to 127.0.0.1:`target`.
+    Closing it is the server going away; a new one on the same port, the server back."""
 
-    def __init__(self, address: str, target: int = 5432) -> None:
+    def __init__(self, address: str, target: int = 5432, port: int = 0) -> None:
         self.target = target
-        self.listener = socket.create_server((address, 0))
+        self.listener = socket.create_server((address, port))
         self.port = self.listener.getsockname()[1]
         self.selector = selectors.DefaultSelector()
         self.selector.register(self.listener, selectors.EVENT_READ)

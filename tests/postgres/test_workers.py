@@ -4,6 +4,7 @@ an idle worker wakes on NOTIFY, not on its poll."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -104,3 +105,32 @@ def test_an_idle_worker_wakes_on_notify_long_before_its_poll(pg_workdir: Path, t
         assert time.monotonic() - dispatched < 3
     finally:
         _stop([worker])
+
+
+def test_a_worker_rides_out_the_server_going_away_and_coming_back(pg_workdir: Path, pg_url: str) -> None:
+    from .netns import Relay
+
+    relay = Relay("127.0.0.1")
+    port = relay.port
+    config = pg_workdir / "photojobs.toml"
+    config.write_text(config.read_text().replace("127.0.0.1:5432", f"127.0.0.1:{port}"))
+    backend = open_backend(load(env={}, db=pg_url))  # the test's own way in, not through the relay
+    first = backend.enqueue_one(NewJob("noop", {}, "default", time.time()))
+    worker = _start(pg_workdir, "work", "--sleep", "0.2")
+    try:
+        wait_for(lambda: backend.job_status(first) == "done", timeout=30, message="the worker to run a job")
+        relay.close()  # the server is gone: connections dropped, new ones refused
+        later = backend.enqueue([NewJob("noop", {"n": i}, "default", time.time()) for i in range(3)]).ids
+        time.sleep(2)
+        assert worker.poll() is None and [backend.job_status(i) for i in later] == ["pending"] * 3
+        relay = Relay("127.0.0.1", port=port)  # back
+        wait_for(lambda: all(backend.job_status(i) == "done" for i in later), timeout=30,
+                 message="the worker to go on once the server is back")
+        assert worker.poll() is None
+    finally:
+        (stderr,) = _stop([worker])
+        relay.close()
+    assert worker.returncode == 0, stderr
+    assert stderr == ""  # -q: nothing printed, no traceback, no library chatter
+    events = [json.loads(line) for line in (pg_workdir / "storage" / "logs" / "photojobs.jsonl").read_text().splitlines()]
+    assert {"db_unavailable", "db_back"} <= {e.get("event") for e in events}
