@@ -10,6 +10,7 @@ A statement outside a transaction is one autocommit round trip on a pooled conne
 from __future__ import annotations
 
 import contextlib
+import json
 import select
 import time
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -29,6 +30,12 @@ _SERVER_NOW = "extract(epoch FROM clock_timestamp())::double precision"
 _JOB_COLUMNS_OF_JOBS = ", ".join(f"jobs.{column.strip()}" for column in JOB_COLUMNS.split(","))
 _INSERT_JOB = ("INSERT INTO jobs (name, queue, payload, available_at, created_at, unique_key, batch_id, tries, timeout)"
                " VALUES (:name, :queue, :payload, :available_at, :now, :unique_key, :batch_id, :tries, :timeout)")
+_INSERT_JOBS = ("INSERT INTO jobs (name, queue, payload, available_at, created_at, unique_key, batch_id, tries, timeout)"
+                " SELECT name, queue, payload::jsonb, available_at, :now, unique_key, batch_id, tries, timeout"
+                " FROM unnest(:names::text[], :queues::text[], :payloads::text[], :available::double precision[],"
+                " :keys::text[], :batches::bigint[], :tries::integer[], :timeouts::double precision[])"
+                " WITH ORDINALITY AS j(name, queue, payload, available_at, unique_key, batch_id, tries, timeout, n)"
+                " ORDER BY n")
 _CLAIM = (f"UPDATE jobs SET status = 'reserved', reserved_by = :worker, lease_until = {_SERVER_NOW} + :lease,"
           " attempts = attempts + 1, started_at = :now"
           " WHERE id IN (SELECT id FROM jobs WHERE status = 'pending' AND queue = :queue AND available_at <= :now"
@@ -68,6 +75,8 @@ class PostgresBackend(SqliteOperations):
         self._pool = pool_for(self.url, settings.section("postgres"))
         self._tx: PostgresTransaction | None = None
         self._listener: psycopg.Connection | None = None
+        # LISTEN needs a session of its own: off behind a pooler in transaction mode (PgBouncer).
+        self._listens = settings.section("postgres").get("listen", True) is not False
         if check and not getattr(self._pool, "schema_checked", False):
             with self._connection() as conn, translated(self.url):
                 check_schema(conn, self.url)
@@ -146,10 +155,7 @@ class PostgresBackend(SqliteOperations):
                 if batch is not None:
                     batch_id = tx.execute("INSERT INTO batches (name, total, created_at) VALUES (:name, :total, :now)"
                                           " RETURNING id", {"name": batch, "total": len(jobs), "now": now}).fetchone()[0]
-                sql = _INSERT_JOB + (" ON CONFLICT DO NOTHING" if skip_duplicates else "") + " RETURNING id"
-                rows = run_many(tx.connection, self.url, sql, [_job_params(job, now, batch_id) for job in jobs],
-                                returning=True).rows
-                ids = [row[0] if row else None for row in rows]
+                ids = self._insert_jobs(tx, jobs, now, batch_id, skip_duplicates)
                 if batch_id is not None and None in ids:  # skipped duplicates are not the batch's
                     total = sum(i is not None for i in ids)
                     tx.execute("DELETE FROM batches WHERE id = :id" if not total else
@@ -158,6 +164,28 @@ class PostgresBackend(SqliteOperations):
         except psycopg.errors.UniqueViolation:
             raise self._duplicate(jobs) from None
         return Enqueued(ids, batch_id)
+
+    @staticmethod
+    def _insert_jobs(tx: PostgresTransaction, jobs: Sequence[NewJob], now: float, batch_id: int | None,
+                     skip_duplicates: bool) -> list[int | None]:
+        """All the jobs in one statement (arrays unnested in order). Ids are given in insert
+        order, so the sorted ids belong, in order, to the rows that were not skipped."""
+        if not jobs:
+            return []
+        params = {"now": now, "names": [j.name for j in jobs], "queues": [j.queue for j in jobs],
+                  "payloads": [json.dumps(j.payload, separators=(",", ":")) for j in jobs],
+                  "available": [j.available_at for j in jobs], "keys": [j.unique_key for j in jobs],
+                  "batches": [batch_id if batch_id is not None else j.batch_id for j in jobs],
+                  "tries": [j.tries for j in jobs], "timeouts": [j.timeout for j in jobs]}
+        rows = tx.execute(_INSERT_JOBS + (" ON CONFLICT DO NOTHING" if skip_duplicates else "")
+                          + " RETURNING id, unique_key", params).rows
+        ids, inserted_keys = iter(sorted(r[0] for r in rows)), {r[1] for r in rows if r[1] is not None}
+        placed: list[int | None] = []
+        for job in jobs:
+            kept = job.unique_key is None or job.unique_key in inserted_keys
+            inserted_keys.discard(job.unique_key)  # a key repeated in one call: its first job only
+            placed.append(next(ids) if kept else None)
+        return placed
 
     def enqueue_one(self, job: NewJob) -> int:
         """One autocommit INSERT (one round trip), or part of the caller's open transaction."""
@@ -283,6 +311,10 @@ class PostgresBackend(SqliteOperations):
         """Block until a dispatch notifies (True) or `timeout` passes (False). The LISTEN
         connection stays open between waits, so a notification between two waits is kept."""
         deadline = time.monotonic() + timeout
+        if not self._listens:  # `[postgres] listen = false`: the caller's poll alone
+            while time.monotonic() < deadline and not (interrupted and interrupted()):
+                time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+            return False
         if self._listener is None or self._listener.closed:
             self._listener = connect(self.url, self.settings.section("postgres"))
             with translated(self.url):
@@ -314,8 +346,6 @@ class PostgresBackend(SqliteOperations):
 
 
 def _job_params(job: NewJob, now: float, batch_id: int | None = None) -> dict[str, Any]:
-    import json
-
     return {"name": job.name, "queue": job.queue, "payload": json.dumps(job.payload, separators=(",", ":")),
             "available_at": job.available_at, "now": now, "unique_key": job.unique_key,
             "batch_id": batch_id if batch_id is not None else job.batch_id, "tries": job.tries,
