@@ -132,5 +132,33 @@ def test_a_worker_rides_out_the_server_going_away_and_coming_back(pg_workdir: Pa
         relay.close()
     assert worker.returncode == 0, stderr
     assert stderr == ""  # -q: nothing printed, no traceback, no library chatter
-    events = [json.loads(line) for line in (pg_workdir / "storage" / "logs" / "photojobs.jsonl").read_text().splitlines()]
+    from photojobs.logs import log_path
+
+    log = log_path(load(config=pg_workdir / "photojobs.toml", env={}))
+    events = [json.loads(line) for line in log.read_text().splitlines()]
     assert {"db_unavailable", "db_back"} <= {e.get("event") for e in events}
+
+
+def test_each_host_logs_under_its_name_and_logs_reads_every_host(pg_workdir: Path) -> None:
+    import socket
+
+    backend = _backend(pg_workdir)
+    job_id = backend.enqueue_one(NewJob("noop", {}, "default", time.time()))
+    ran = subprocess.run([sys.executable, "-m", "photojobs", "work", "--stop-when-empty"], cwd=pg_workdir,
+                         env=cli_env(), capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 0, ran.stderr
+    logs = pg_workdir / "storage" / "logs"
+    ours = logs / socket.gethostname() / "photojobs.jsonl"
+    assert not (logs / "photojobs.jsonl").exists()
+    mine = [json.loads(line) for line in ours.read_text().splitlines()]
+    assert any(e.get("job", {}).get("id") == job_id for e in mine)
+    # Another host sharing this storage root wrote its own file, one entry a second earlier.
+    other = dict(mine[-1], message="from the other host")
+    other["time"] = mine[-1]["time"][:17] + "00.000+00:00"
+    (logs / "worker2").mkdir()
+    (logs / "worker2" / "photojobs.jsonl").write_text(json.dumps(other) + "\n")
+    read = subprocess.run([sys.executable, "-m", "photojobs", "logs", "--json"], cwd=pg_workdir, env=cli_env(),
+                          capture_output=True, text=True, timeout=60)
+    entries = [json.loads(line) for line in read.stdout.splitlines()]
+    assert "from the other host" in [e["message"] for e in entries]
+    assert [e["time"] for e in entries] == sorted(e["time"] for e in entries)
