@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import psycopg
 
 from .sqlite_queue import JOB_COLUMNS, _summary
-from ..errors import DatabaseConnectionLost, DuplicateJob, PhotojobsError
+from ..errors import DatabaseConnectionLost, DuplicateJob, PhotojobsError, UsageError
 from .base import AttemptError, Enqueued, Job, NewJob, Params
 from .pg_connect import connect, masked, pool_for
 from .pg_migrations import check_schema
@@ -84,6 +84,15 @@ class PostgresBackend(SqliteOperations):
 
     def __repr__(self) -> str:
         return f"PostgresBackend({masked(self.url)!r})"
+
+    @property
+    def conn(self) -> psycopg.Connection:
+        """The open transaction's psycopg connection (`app.db`, `ctx.db`). Outside a
+        transaction there is none: connections are lent per statement by the pool."""
+        if self._tx is None:
+            raise UsageError("on PostgreSQL the database connection is the open transaction's",
+                             hint="use `with app.transaction() as tx: tx.execute(...)`")
+        return self._tx.connection
 
     def close(self) -> None:
         if self._listener is not None:

@@ -190,3 +190,15 @@ def test_cron_mode_lock_is_one_run_across_hosts(pg_url: str, tmp_path: Path) -> 
             pass
     with cron_lock(hosts[1], "send-mail"):  # released when the run ended
         pass
+
+
+def test_app_db_is_the_open_transactions_connection(pg_url: str) -> None:
+    import photojobs
+    from photojobs.errors import UsageError
+
+    with photojobs.connect(load(env={}, db=pg_url)) as app:
+        with pytest.raises(UsageError, match="app.transaction"):
+            app.db
+        with app.transaction() as tx:
+            assert app.db is tx.connection
+            assert app.db.execute("SELECT count(*) FROM jobs").fetchone()[0] == 0
