@@ -123,7 +123,7 @@ def make_workspace(work: Path, paths: list[Path]) -> Path:
     """A photojobs workspace with the photos registered, an order of them and a download."""
     import photojobs
     from photojobs.archives.downloads import create_download
-    from photojobs.archives.orders import create_order
+    from photojobs.orders import create_order
     from photojobs.install import init
 
     config = work / "photojobs.toml"

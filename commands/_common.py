@@ -46,9 +46,15 @@ def global_options(
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Only errors.")] = False,
     version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
                                           help="Print the version and exit.")] = False,
+    log_file: Annotated[Optional[str], typer.Option("--log-file", help="Append all output to this file, each line"
+                                                    " dated; rotated past 1 MB, 3 kept (`cron print` uses it).")] = None,
 ) -> None:
     """Background jobs for a photo-sales business: photos, archives, mail and clean-up."""
     STATE.config, STATE.db, STATE.json, STATE.verbose, STATE.quiet = config, db, json_, verbose, quiet
+    if log_file:
+        from photojobs.cronlog import redirect_output
+
+        redirect_output(log_file)
     import logging
 
     level = logging.WARNING if quiet else logging.DEBUG if verbose > 1 else logging.INFO
@@ -78,50 +84,68 @@ def print_json(value: Any) -> None:
 
 
 def say(message: str) -> None:
-    """A human message on stdout, silenced by -q."""
-    if not STATE.quiet:
-        from rich.console import Console
+    """A human message on stdout, silenced by -q. Plain text (a "[photos]" in it is kept),
+    unless it closes a rich markup tag ("[yellow]Warning:[/]"): rich is imported only then."""
+    if STATE.quiet:
+        return
+    if "[/" in message:
+        console().print(message, soft_wrap=True)
+        return
+    sys.stdout.write(message + "\n")
+    sys.stdout.flush()  # in order with the log lines on stderr (a cron log has both)
 
-        Console(highlight=False, soft_wrap=True).print(message)
+
+def console(stderr: bool = False) -> Any:
+    """A rich Console; when its stream is not a terminal it has no width to fit, so a
+    table is never cut or wrapped in a pipe or a log file."""
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(highlight=False, stderr=stderr, width=None if stream.isatty() else 100_000)
+
+
+def _plain(value: Any) -> str:
+    """A value on one line, whole."""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, default=str, ensure_ascii=False)
+    return "" if value is None else str(value).replace("\t", " ").replace("\n", ", ")
 
 
 def table(rows: Sequence[dict], columns: Iterable[str], title: str | None = None, empty: str = "Nothing.") -> None:
-    """Print rows as a rich table (or `empty` when there are none)."""
-    from rich.console import Console
+    """Print rows as a rich table on a terminal; piped, as tab-separated lines under a header
+    line, every value whole (a URL, path or hash is never cut). `empty` when there are none."""
+    if not rows:
+        say(empty)
+        return
+    columns = list(columns)
+    if not sys.stdout.isatty():
+        lines = ["\t".join(columns)] + ["\t".join(_plain(row.get(c)) for c in columns) for row in rows]
+        sys.stdout.write((f"# {title}\n" if title else "") + "\n".join(lines) + "\n")
+        return
     from rich.table import Table
     from rich.text import Text  # plain text: a value like "[photos]" is not markup
 
-    console = Console(highlight=False)
-    if not rows:
-        if not STATE.quiet:
-            console.print(empty)
-        return
-    columns = list(columns)
     t = Table(title=title)
     for c in columns:
         t.add_column(c)
     for row in rows:
         t.add_row(*(Text("" if row.get(c) is None else str(row.get(c))) for c in columns))
-    console.print(t)
+    console().print(t)
 
 
 def show(value: dict, as_json: bool) -> None:
-    """Print one record: JSON, or a two-column key/value view."""
+    """Print one record: JSON, or "key  value" lines. Each value is written whole on its
+    line, on a terminal too (the terminal may wrap it, but a URL copies whole)."""
     if wants_json(as_json):
         print_json(value)
         return
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    t = Table(show_header=False, box=None)
-    t.add_column(style="bold")
-    t.add_column()
+    width = max((len(str(key)) for key in value), default=0) + 2
+    lines = []
     for key, val in value.items():
-        if isinstance(val, (dict, list)):
-            val = json.dumps(val, default=str, ensure_ascii=False)
-        t.add_row(Text(key), Text("" if val is None else str(val)))
-    Console(highlight=False).print(t)
+        text = json.dumps(val, default=str, ensure_ascii=False) if isinstance(val, (dict, list)) else val
+        text = "" if text is None else str(text)
+        lines.append(f"{key:<{width}}" + text.replace("\n", "\n" + " " * width))
+    sys.stdout.write("\n".join(lines) + "\n")
 
 
 def report_error(exc: PhotojobsError) -> None:
@@ -180,11 +204,11 @@ def cron_lock(app: Any, name: str, command: str, enabled: bool = True) -> Iterat
 
 
 def _run_with_progress(app: Any, options: Any, queue: str, noun: str, measure: Any) -> Any:
-    from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
-
     if STATE.quiet or not sys.stderr.isatty():
         return app.work(options)
     import time
+
+    from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
     ready = app.backend.count_jobs(queue, "pending", ready_at=time.time())
     total = min(ready, options.max_jobs or ready)

@@ -147,6 +147,22 @@ def _status_view(data: dict) -> Any:
     return Group(queues, workers) if data["workers"] else Group(queues, title)
 
 
+def _status_plain(data: dict) -> None:
+    """`status` piped or in a cron log: the view's tables as tab-separated lines (no rich)."""
+    queues = [{"queue": name + (" (paused)" if q["paused"] else ""), "ready": q["pending"], "later": q["delayed"],
+               "run": q["reserved"], "failed": q["failed"], "oldest": _seconds(q["oldest_pending_s"]),
+               "done/h": q["done_last_hour"], "fail/h": q["failed_last_hour"], "mean": _seconds(q["mean_s"]),
+               "p95": _seconds(q["p95_s"])} for name, q in data["queues"].items()]
+    _common.table(queues, ["queue", "ready", "later", "run", "failed", "oldest", "done/h", "fail/h", "mean", "p95"],
+                  title=f"Queues at {data['at']}")
+    title = f"Workers: {len(data['workers'])} live" + (f", {data['stale_workers']} stale" if data["stale_workers"] else "")
+    workers = [{"host": w["host"], "pid": w["pid"], "queues": ",".join(w["queues"]), "procs": w["concurrency"],
+                "current jobs": ", ".join(map(str, w["current_jobs"])), "heartbeat": f"{w['heartbeat_age_s']:.0f}s ago"}
+               for w in data["workers"]]
+    _common.table(workers, ["host", "pid", "queues", "procs", "current jobs", "heartbeat"], title=title,
+                  empty=f"# {title}")
+
+
 def status(
     json_out: _common.JsonOption = False,
     watch: Annotated[bool, typer.Option("--watch", help="Refresh in place until Ctrl-C.")] = False,
@@ -163,10 +179,10 @@ def status(
             data = _ops().status(app)
             if as_json:
                 _common.print_json(data)
+            elif sys.stdout.isatty():
+                _common.console().print(_status_view(data))
             else:
-                from rich.console import Console
-
-                Console(highlight=False).print(_status_view(data))
+                _status_plain(data)
             return
         _watch(app, interval)
 

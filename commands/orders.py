@@ -36,7 +36,7 @@ def orders_create(
     json_out: _common.JsonOption = False,
 ) -> None:
     """Create an order for some photos (in the order given) or for a whole album."""
-    from photojobs.archives.orders import create_order
+    from photojobs.orders import create_order
 
     with _common.open_app() as app:
         order = create_order(app, email, name=name, photo_ids=photo or None, album=album)
@@ -53,7 +53,7 @@ def orders_list(
     json_out: _common.JsonOption = False,
 ) -> None:
     """List orders, newest first."""
-    from photojobs.archives.orders import list_orders
+    from photojobs.orders import list_orders
 
     with _common.open_app() as app:
         rows = list_orders(app, limit=limit)
@@ -69,7 +69,7 @@ def orders_show(
     json_out: _common.JsonOption = False,
 ) -> None:
     """Show one order: customer, photos in order, downloads."""
-    from photojobs.archives.orders import show_order
+    from photojobs.orders import show_order
 
     with _common.open_app() as app:
         order = show_order(app, order_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, List, Optional
 
 import typer
@@ -18,7 +19,9 @@ def _table_row(photo: dict) -> dict:
     import os
 
     size = f"{photo['width']}x{photo['height']}" if photo["width"] else None
-    error = photo["error"] if not photo["error"] or len(photo["error"]) <= 60 else photo["error"][:57] + "..."
+    error = photo["error"]
+    if error and len(error) > 60 and sys.stdout.isatty():  # piped, every value is printed whole
+        error = error[:57] + "..."
     return {"id": photo["id"], "status": photo["status"], "album": photo["album"], "size": size,
             "taken_at": (photo["taken_at"] or "")[:16].replace("T", " ") or None,
             "camera": photo["camera_model"], "file": os.path.basename(photo["path"]), "error": error}
@@ -43,6 +46,8 @@ def add(
     _common.say(f"Added {result['added']}, changed {result['changed']}, unchanged {result['unchanged']},"
                 f" skipped {result['skipped']}" + (f" ({reasons})" if reasons else "")
                 + (f"; queued {result['queued']} (batch {result['batch_id']})" if result["queued"] else ""))
+    for warning in result["warnings"]:
+        _common.say(warning)
 
 
 @photos_app.command("list")

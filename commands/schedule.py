@@ -23,16 +23,39 @@ def run(
     from photojobs import schedule
 
     with _common.open_app() as app:  # the settings, and the log handlers (JSON lines under storage/logs)
+        tasks = schedule.load_tasks(app.settings)
         if once:
-            results = schedule.run_due(app, schedule.load_tasks(app.settings))
+            results = schedule.run_due(app, tasks)
             if _common.wants_json(json_out):
                 _common.print_json([dataclasses.asdict(r) for r in results])
-            for result in [] if _common.wants_json(json_out) else results:
+                return
+            _common.say(f"Schedule run at {_now()}: {len(results) or 'nothing'} due")
+            for result in results:
                 _common.say(_describe(result))
+            _common.say(_next_up(tasks))
             return
         settings = app.settings
+    _common.say(f"Schedule starting at {_now()} with {sum(t.enabled for t in tasks)} task(s); {_next_up(tasks)}")
     schedule.run_forever(settings, on_run=lambda result: _common.say(_describe(result)))
     _common.say("Schedule stopped.")
+
+
+def _now() -> str:
+    from datetime import datetime
+
+    return f"{datetime.now().astimezone():%Y-%m-%d %H:%M:%S %Z}"
+
+
+def _next_up(tasks) -> str:
+    """"next: cleanup-downloads at 2026-12-02 04:15 CET": the enabled task that runs first."""
+    from datetime import datetime, timezone
+
+    now = datetime.now(timezone.utc)
+    upcoming = [(runs[0], task.name) for task in tasks if task.enabled for runs in [task.next_runs(now, 1)] if runs]
+    if not upcoming:
+        return "no task is enabled"
+    when, name = min(upcoming)
+    return f"next: {name} at {when:%Y-%m-%d %H:%M %Z}"
 
 
 def _describe(result) -> str:

@@ -6,13 +6,13 @@ import dataclasses
 import os
 import threading
 import time
-from pathlib import Path
 from typing import Any, ContextManager, Iterable
 
 from .errors import InvalidPayload, UsageError
 from .registry import JobSpec, registry
 from .settings import Settings, load
-from .storage import Backend, Enqueued, Job, NewJob, Transaction, open_backend
+from .context import JobContext  # noqa: F401 - photojobs.app.JobContext, as before
+from .storage import Backend, Enqueued, NewJob, Transaction, open_backend
 
 
 @dataclasses.dataclass
@@ -26,31 +26,6 @@ class Dispatch:
     unique_key: str | None = None
     tries: int | None = None
     timeout: float | None = None
-
-
-@dataclasses.dataclass
-class JobContext:
-    """What a handler declared with `context=True` receives first."""
-
-    app: "App"
-    job: Job
-
-    @property
-    def attempt(self) -> int:
-        return self.job.attempts
-
-    @property
-    def db(self) -> Any:
-        """The engine's own DB-API connection (prefer `app.transaction()`'s `tx.execute`)."""
-        return self.app.backend.conn
-
-    @property
-    def settings(self) -> Settings:
-        return self.app.settings
-
-    @property
-    def storage(self) -> Path:
-        return self.app.settings.storage_path
 
 
 class App:

@@ -3,7 +3,8 @@
 Each line names the executable by its absolute path and the config file by its absolute
 path (cron's PATH and working folder are not yours), runs a drain command in cron mode
 (a lock, so an overlapping run exits at once, and --max-time, so a run ends before the
-next tick) and appends its output to a log under the storage root.
+next tick) and appends its output, each line dated, to a log under the storage root
+(rotated by size: see photojobs.cronlog).
 """
 
 from __future__ import annotations
@@ -74,8 +75,10 @@ def cron_quote(text: str) -> str:
 
 
 def command_line(settings: Settings, entry: CronEntry, program: list[str] | None = None) -> str:
-    words = [*(program or executable()), *target_options(settings), *entry.args]
+    """The command writes its output dated into the log, rotating it (--log-file, see
+    photojobs.cronlog); the shell's >> catches what it cannot (an interpreter that fails)."""
     log_file = settings.storage_path / "logs" / f"cron-{entry.log}"
+    words = [*(program or executable()), *target_options(settings), "--log-file", str(log_file), *entry.args]
     return " ".join(cron_quote(w) for w in words) + f" >> {cron_quote(str(log_file))} 2>&1"
 
 
@@ -101,16 +104,22 @@ def scheduled_queues(settings: Settings) -> tuple[str, ...]:
     from .schedule import load_tasks
 
     queues = ["default"]
-    app = App(settings)
-    for task in load_tasks(settings):
-        if not task.enabled:
-            continue
-        try:
-            queues.append(task.queue or app.spec(task.job).queue)
-        except PhotojobsError:
-            continue  # an unregistered job: `schedule run` refuses it and says why
+    with App(settings) as app:
+        for task in load_tasks(settings):
+            if not task.enabled:
+                continue
+            try:
+                queues.append(task.queue or app.spec(task.job).queue)
+            except PhotojobsError:
+                continue  # an unregistered job: `schedule run` refuses it and says why
     return tuple(dict.fromkeys(queues))
 
 
 def installation_crontab(settings: Settings) -> str:
+    """The crontab for an installation that exists: before `init` there is no database for
+    the lines to run against, so this raises DatabaseMissing (exit 3, with the init hint)."""
+    from .app import App
+
+    with App(settings) as app:
+        app.backend  # opens the database, or says it is missing or unusable
     return crontab_text(settings, default_entries(scheduled_queues(settings)))

@@ -81,7 +81,7 @@ def run_demo(folder: str | Path = "photojobs-demo", *, photos: int = 12,
 
 def _pipeline(app: Any, root: Path, paths: list[Path], say: Callable[[str], None]) -> dict[str, Any]:
     from .archives.downloads import create_download, show_download
-    from .archives.orders import create_order
+    from .orders import create_order
     from .mail import queue_mail
     from .photos.store import add_photos, counts
 

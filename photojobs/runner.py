@@ -9,7 +9,7 @@ import time
 import traceback
 from typing import TYPE_CHECKING
 
-from .app import JobContext
+from .context import JobContext
 from .storage import AttemptError, Job
 from .errors import JobTimeout, PermanentFailure, RetryLater, UnknownJob, UsageError, WorkerLost
 from .retry import DEFAULT_BACKOFF

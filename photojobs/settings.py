@@ -78,7 +78,8 @@ def _coerce(name: str, value: Any, source: str) -> Any:
         pass
     else:
         return value
-    raise ConfigError(f"{source}: {name} = {value!r} is not a valid {kind.__name__}")
+    expected = {float: "a number, at least 0", str: "text", tuple: "a list of names"}.get(kind, kind.__name__)
+    raise ConfigError(f"{source}: {name} = {value!r} is not {expected}")
 
 
 def _from_cwd(name: str, value: Any) -> Any:
@@ -89,6 +90,7 @@ def _from_cwd(name: str, value: Any) -> Any:
 
 
 def find_config(explicit: str | os.PathLike | None = None, env: Mapping[str, str] | None = None) -> Path | None:
+    """--config, else PHOTOJOBS_CONFIG, else photojobs.toml in the cwd or a parent of it."""
     env = os.environ if env is None else env
     chosen = explicit or env.get(ENV_PREFIX + "CONFIG")
     if chosen:
@@ -96,8 +98,17 @@ def find_config(explicit: str | os.PathLike | None = None, env: Mapping[str, str
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist", hint="run `photojobs init` to write one")
         return path.resolve()
-    default = Path.cwd() / CONFIG_NAME
-    return default if default.is_file() else None
+    return search_config(Path.cwd())
+
+
+def search_config(start: Path) -> Path | None:
+    """photojobs.toml in `start` or the nearest folder above it, as git finds its .git:
+    a command run in storage/ or any subfolder of the project uses the project's file."""
+    for folder in (start, *start.parents):
+        candidate = folder / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def read_config(path: Path) -> dict[str, Any]:
@@ -119,26 +130,28 @@ def load(
     env = os.environ if env is None else env
     path = find_config(config, env)
     values: dict[str, Any] = {}
+    sources: dict[str, str] = {}  # where each value came from, so an error names it
     sections: dict[str, Any] = {}
     if path:
         for key, value in read_config(path).items():
             if isinstance(value, dict):
                 sections[key] = value
             elif key in _FIELDS:
-                values[key] = _coerce(key, value, str(path))
+                values[key], sources[key] = _coerce(key, value, str(path)), str(path)
             else:
                 raise ConfigError(f"{path}: unknown setting {key!r}")
     for name in _FIELDS:
         raw = env.get(ENV_PREFIX + name.upper())
         if raw is not None and raw != "":
-            values[name] = _from_cwd(name, _coerce(name, raw, ENV_PREFIX + name.upper()))
+            source = f"environment variable {ENV_PREFIX}{name.upper()}"
+            values[name], sources[name] = _from_cwd(name, _coerce(name, raw, source)), source
     for name, value in flags.items():
         if name not in _FIELDS:
             raise TypeError(f"unknown setting {name}")
         if value is not None:
-            values[name] = _from_cwd(name, _coerce(name, value, "--" + name.replace("_", "-")))
-    if values.get("durability", "normal") not in DURABILITIES:
-        raise ConfigError(f"durability must be one of {', '.join(DURABILITIES)}, not {values['durability']!r}")
-    if values.get("queue", "database") not in ("database", "sync"):
-        raise ConfigError(f"queue must be 'database' or 'sync', not {values['queue']!r}")
+            source = "--" + name.replace("_", "-")
+            values[name], sources[name] = _from_cwd(name, _coerce(name, value, source)), source
+    for name, allowed in (("durability", DURABILITIES), ("queue", ("database", "sync"))):
+        if name in values and values[name] not in allowed:
+            raise ConfigError(f"{sources[name]}: {name} must be one of {', '.join(allowed)}, not {values[name]!r}")
     return Settings(**values, config_path=str(path) if path else None, sections=sections)

@@ -10,20 +10,22 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import multiprocessing
 import os
 import signal
 import socket
 import threading
 import time
-from multiprocessing.connection import wait
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from .storage import Backend, open_backend
 from .errors import JobTimeout, UsageError, WorkerLost
 from .outage import Outage
 from .settings import Settings
-from .worker_child import RECYCLE, Slot, child_main
+
+if TYPE_CHECKING:  # multiprocessing and the child's code are imported when the first child is made:
+    import multiprocessing  # a cron run that finds no work starts faster without them
+
+    from .worker_child import Slot
 
 log = logging.getLogger("photojobs.worker")
 
@@ -94,8 +96,8 @@ class Worker:
         self._signals = 0
         self._stopping = False
         self._stop_deadline: float | None = None
-        self._ctx = multiprocessing.get_context("fork")
-        self._claimed = self._ctx.Value("q", 0)
+        self._ctx: multiprocessing.context.ForkContext | None = None  # made with the first child
+        self._claimed = None
         self._incarnation = 0
         self._finished = [0, 0, 0]  # done, failed, retried by children that have exited
         self.started_at = time.time()  # a `queue restart` after this stops the worker
@@ -134,6 +136,13 @@ class Worker:
     def _spawn(self, index: int) -> Child:
         self._incarnation += 1
         token = f"{self.id}/{index}.{self._incarnation}"
+        from .worker_child import Slot, child_main
+
+        if self._ctx is None:
+            import multiprocessing
+
+            self._ctx = multiprocessing.get_context("fork")
+            self._claimed = self._ctx.Value("q", 0)
         slot = Slot(self._ctx)
         process = self._ctx.Process(target=child_main, name=f"photojobs-worker-{index}",
                                     args=(self.settings, self.options, slot, token, self._claimed), daemon=False)
@@ -146,6 +155,8 @@ class Worker:
         return child
 
     def _supervise(self, backend: Backend, started: float) -> None:
+        from multiprocessing.connection import wait
+
         renew_every = max(self.settings.lease / 3, 0.2)
         next_renew = next_rescue = time.monotonic() + renew_every
         next_prune = next_control = time.monotonic()
@@ -185,6 +196,8 @@ class Worker:
 
     def _reap(self, backend: Backend, child: Child) -> None:
         """A child exited: account for its job, give back its other jobs, maybe replace it."""
+        from .worker_child import RECYCLE
+
         if child.reaped:
             return
         child.reaped = True
@@ -270,10 +283,10 @@ class Worker:
     def _rescue(self, backend: Backend) -> None:
         """Jobs whose lease expired (their worker was killed): take them over, count the
         lost attempt, run again (or fail them, their tries spent)."""
-        from .runner import record_failure
-
         rescuer = f"{self.id}/rescue"
         for job, _ in backend.rescue_expired(rescuer):
+            from .runner import record_failure  # only when there is one: a quiet cron run skips the import
+
             record_failure(self.app, job, rescuer, WorkerLost("the worker holding the job stopped renewing its lease"),
                            None, tries=self._tries(job))
 

@@ -74,7 +74,7 @@ def _check_conversion(settings: "Settings", conversion: str | None) -> None:
 def create_download(app: "App", order_id: int, *, expires_days: float | None = None, notify: bool = False,
                     conversion: str | None = None) -> dict[str, Any]:
     """Create a pending download for `order_id` and queue its archive, in one transaction."""
-    from .orders import get_order_row
+    from ..orders import get_order_row
 
     days = default_expires_days(app.settings) if expires_days is None else expires_days
     if not 0 < days <= MAX_EXPIRES_DAYS:
@@ -95,7 +95,7 @@ def create_download(app: "App", order_id: int, *, expires_days: float | None = N
 
 def download_view(settings: "Settings", row: Any, now: float | None = None) -> dict[str, Any]:
     """A download as `downloads show --json` prints it (the CLI contract's fields, and more)."""
-    from .orders import iso
+    from ..orders import iso
 
     now = time.time() if now is None else now
     return {"id": row["id"], "order_id": row["order_id"], "status": row["status"], "path": row["path"],
@@ -133,7 +133,7 @@ def _members(app: "App", download: Any) -> list[Any]:
     """The archive's members: each photo's original (or conversion), named for the order."""
     from ..photos.store import source_path, thumbnail_path
     from .names import member_names, split_extension
-    from .orders import order_photos
+    from ..orders import order_photos
     from .zipwriter import Member
 
     sources, originals = [], []

@@ -13,6 +13,8 @@ import io
 import logging
 from typing import Any, BinaryIO, Iterator
 
+from ..errors import JobControl
+
 NO_EXIF_MESSAGES = ("no exif", "exif not found", "file format not recognized")
 MAX_TAG_TEXT = 500  # longer printable values are cut in the JSON tag set
 
@@ -69,6 +71,8 @@ def read_exif(source: bytes | BinaryIO) -> ExifData:
     with _exifread_warnings() as collector:
         try:
             tags = exifread.process_file(fh, details=False, extract_thumbnail=False)
+        except JobControl:  # the job's timeout, not bad metadata
+            raise
         except Exception as exc:  # exifread on hostile input: anything can escape
             tags = {}
             result.warnings.append(f"EXIF unreadable: {type(exc).__name__}: {exc}")
@@ -104,6 +108,8 @@ def _fill(result: ExifData, tags: dict[str, Any]) -> None:
     for field, read in steps:
         try:
             value = read()
+        except JobControl:
+            raise
         except Exception as exc:
             result.warnings.append(f"EXIF {field} unreadable: {type(exc).__name__}: {exc}")
             continue
@@ -111,6 +117,8 @@ def _fill(result: ExifData, tags: dict[str, Any]) -> None:
             setattr(result, field, value)
     try:
         result.gps_lat, result.gps_lon = _gps(tags, result.warnings)
+    except JobControl:
+        raise
     except Exception as exc:
         result.warnings.append(f"EXIF GPS unreadable: {type(exc).__name__}: {exc}")
     result.tags = _tag_set(tags)
@@ -259,6 +267,8 @@ def _tag_set(tags: dict[str, Any]) -> dict[str, str]:
             continue
         try:
             text = str(getattr(tag, "printable", tag))
+        except JobControl:
+            raise
         except Exception:
             continue
         out[key] = text.replace("\x00", "")[:MAX_TAG_TEXT]

@@ -38,16 +38,21 @@ class FileFacts:
     data: bytes | None  # the content, when it fits IN_MEMORY_LIMIT
 
 
-def heif_available() -> bool:
+def heif_problem() -> str | None:
+    """Why the HEIC decoder (pillow-heif, a dependency) cannot be loaded here, or None."""
     try:
         import pillow_heif  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    except Exception as exc:  # noqa: BLE001 - ImportError, or an OSError from its bundled libheif
+        return str(exc) or type(exc).__name__
+    return None
+
+
+def heif_available() -> bool:
+    return heif_problem() is None
 
 
 def image_extensions() -> tuple[str, ...]:
-    return IMAGE_EXTENSIONS + (HEIF_EXTENSIONS if heif_available() else ())
+    return IMAGE_EXTENSIONS + HEIF_EXTENSIONS
 
 
 def display_path(path: str | bytes | os.PathLike) -> str:

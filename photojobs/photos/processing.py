@@ -47,13 +47,29 @@ def _stale(settings: thumbs_mod.ThumbnailSettings, storage: Path, sha256: str, o
     return stale
 
 
+def _make_folders(storage: Path, folder: Path, mode: int) -> None:
+    """The thumbnail folders from the [thumbnails] folder down to `folder`, each with `mode`
+    (set again where an older setting left another)."""
+    current = storage
+    for part in folder.parts:
+        current = current / part
+        try:
+            current.mkdir(mode)
+        except FileExistsError:
+            pass
+        if current.stat().st_mode & 0o7777 != mode:
+            current.chmod(mode)  # mkdir's mode is cut by the umask; an existing folder keeps its own
+
+
 def _write_thumbnails(made: dict[str, thumbs_mod.Thumbnail], photo_id: int,
                       settings: thumbs_mod.ThumbnailSettings, storage: Path) -> dict[str, dict]:
     by_name = {c.name: c for c in settings.conversions}
     folder = thumbnail_folder(photo_id, settings)
     relative = {name: folder / f"{name}.{by_name[name].extension}" for name in made}
     try:
-        write_files_atomically({storage / relative[name]: thumb.data for name, thumb in made.items()})
+        _make_folders(storage, folder, settings.folder_mode)
+        write_files_atomically({storage / relative[name]: thumb.data for name, thumb in made.items()},
+                               settings.file_mode)
     except OSError as exc:
         raise RetryLater(f"cannot write thumbnails in {storage / folder}: {exc.strerror or exc}") from exc
     return {name: {"path": str(relative[name]), "width": thumb.width, "height": thumb.height}
@@ -84,16 +100,18 @@ def process_photo(app: "App", photo_id: int, regenerate: bool = False) -> dict[s
     settings = thumbs_mod.thumbnail_settings(app.settings.section("thumbnails"))
     source = facts.data if facts.data is not None else path
     with classified_io(path):
-        image = thumbs_mod.open_image(source, settings.max_pixels)
+        image = thumbs_mod.open_image(source, settings.max_pixels, settings.max_scans)
     storage = app.settings.storage_path
     with image:
-        width, height = thumbs_mod.displayed_size(image.size, exif.orientation)
+        exif = _exif_from_decoder(image, exif)
+        orientation = thumbs_mod.pending_orientation(image, exif.orientation)
+        width, height = thumbs_mod.displayed_size(image.size, orientation)
         mime = _mime(facts.mime, image)
         old_prints = json.loads(row["fingerprint"] or "{}")
         old_thumbs = json.loads(row["thumbnails"] or "{}")
         stale = _stale(settings, storage, facts.sha256, old_prints, old_thumbs, regenerate)
         with classified_io(path):
-            made = thumbs_mod.render(image, exif.orientation, settings, only=stale) if stale else {}
+            made = thumbs_mod.render(image, orientation, settings, only=stale) if stale else {}
     current = {c.name for c in settings.conversions}
     written = _write_thumbnails(made, photo_id, settings, storage)
     thumbnails = {name: entry for name, entry in old_thumbs.items() if name in current and name not in written}
@@ -116,6 +134,21 @@ def process_photo(app: "App", photo_id: int, regenerate: bool = False) -> dict[s
         raise PermanentFailure(f"photo {photo_id} was removed while it was processed")
     fields["rebuilt"] = sorted(written)
     return fields
+
+
+def _exif_from_decoder(image: Any, exif: Any) -> Any:
+    """The EXIF pillow-heif found, where exifread found none: exifread misses the EXIF of
+    HEIF files that libheif wrote (it ignores the item locations' base offset).
+    pillow-heif resets the orientation in its copy to 1 and keeps the file's aside."""
+    raw = image.info.get("exif")
+    if image.format not in thumbs_mod.DECODER_ORIENTED or exif.tags or not isinstance(raw, bytes):
+        return exif
+    found = read_exif(raw[6:] if raw.startswith(b"Exif\x00\x00") else raw)
+    if not found.tags:
+        return exif
+    original = image.info.get("original_orientation")
+    found.orientation = original if isinstance(original, int) and 1 <= original <= 8 else found.orientation
+    return found
 
 
 def _exif_from_file(path: str) -> Any:

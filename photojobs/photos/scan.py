@@ -1,6 +1,7 @@
 """Finding the image files `photos add` registers: files named, folders walked.
 
-A file is picked by its image extension; anything else is skipped and counted. Inside a
+A file is picked by its image extension; anything else is skipped and counted (HEIC files
+too, with a warning that names the decoder, where pillow-heif cannot be loaded). Inside a
 folder, a symlink whose target lies outside that folder is refused (so adding a shoot
 cannot pull in /etc or someone's home), a symlinked folder is not followed (no loops),
 and hidden files (".DS_Store", "._IMG_0001.jpg") are left alone.
@@ -14,7 +15,9 @@ from collections import Counter
 from typing import Iterable
 
 from ..errors import NotFound
-from .files import display_path, image_extensions
+from .files import HEIF_EXTENSIONS, display_path, heif_problem, image_extensions
+
+HEIF_SKIPPED = "HEIC decoder cannot be loaded"
 
 
 @dataclasses.dataclass
@@ -27,6 +30,7 @@ class Skipped:
 class ScanResult:
     files: list[str] = dataclasses.field(default_factory=list)  # real paths, de-duplicated
     skipped: list[Skipped] = dataclasses.field(default_factory=list)
+    warnings: list[str] = dataclasses.field(default_factory=list)
 
     def skipped_by_reason(self) -> dict[str, int]:
         return dict(Counter(s.reason for s in self.skipped))
@@ -92,4 +96,17 @@ def scan(paths: Iterable[str | os.PathLike]) -> ScanResult:
             _walk(path, extensions, result, seen)
         else:
             _consider(path, None, extensions, result, seen)
+    _skip_undecodable_heif(result)
     return result
+
+
+def _skip_undecodable_heif(result: ScanResult) -> None:
+    """Where pillow-heif cannot be loaded, HEIC files are skipped with a warning that says so."""
+    heif = [f for f in result.files if f.lower().endswith(HEIF_EXTENSIONS)]
+    problem = heif_problem() if heif else None
+    if not problem:
+        return
+    result.files = [f for f in result.files if not f.lower().endswith(HEIF_EXTENSIONS)]
+    result.skipped.extend(Skipped(display_path(f), HEIF_SKIPPED) for f in heif)
+    result.warnings.append(f"{len(heif)} HEIC file{'s' if len(heif) > 1 else ''} skipped:"
+                           f" the HEIC decoder (pillow-heif) cannot be loaded: {problem}")

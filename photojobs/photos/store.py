@@ -59,6 +59,7 @@ class AddResult:
     changed: list[int] = dataclasses.field(default_factory=list)
     unchanged: list[int] = dataclasses.field(default_factory=list)
     skipped: list[Skipped] = dataclasses.field(default_factory=list)
+    warnings: list[str] = dataclasses.field(default_factory=list)
     queued: int = 0
     batch_id: int | None = None
 
@@ -68,7 +69,7 @@ class AddResult:
             reasons[s.reason] = reasons.get(s.reason, 0) + 1
         return {"added": len(self.added), "changed": len(self.changed), "unchanged": len(self.unchanged),
                 "skipped": len(self.skipped), "skipped_by_reason": reasons, "queued": self.queued,
-                "batch_id": self.batch_id, "photo_ids": self.added + self.changed,
+                "batch_id": self.batch_id, "photo_ids": self.added + self.changed, "warnings": self.warnings,
                 "skipped_files": [dataclasses.asdict(s) for s in self.skipped]}
 
 
@@ -106,7 +107,7 @@ def add_photos(app: "App", paths: Sequence[str | os.PathLike], album: str | None
     if album is not None and (not album.strip() or any(ord(c) < 32 for c in album)):
         raise UsageError("--album must be a non-empty name without control characters")
     found = scan(paths)
-    result = AddResult(skipped=list(found.skipped))
+    result = AddResult(skipped=list(found.skipped), warnings=list(found.warnings))
     now = time.time()
     with app.transaction() as tx:
         todo = [pid for pid in (_register(tx, p, album, result, now) for p in found.files) if pid is not None]

@@ -4,8 +4,15 @@ The pipeline decodes a JPEG once, scaled by libjpeg at the aspect-fitted size of
 largest conversion (`draft()`: 1/2, 1/4, 1/8; with libjpeg-turbo also 3/8, which turns a
 6000x4000 photo into 2250x1500 for a 2048 px conversion instead of 3000x2000), resizes
 that once, applies the EXIF orientation on the small image, then makes each smaller
-conversion from the previous one (chained). Pillow's pixel limit is enforced from the
-header, before any decoding: a decompression bomb fails at once and costs nothing.
+conversion from the previous one (chained). Pillow's pixel limit, the JPEG scan limit, a
+JPEG with no image data and the memory bound are checked from the header, before any
+decoding (photos/limits.py): such a file fails at once and costs nothing.
+
+The orientation is applied once: a JPEG's (or PNG's, TIFF's) decoder gives the stored
+pixels, which the EXIF orientation turns upright; libheif (through pillow-heif) applies a
+HEIF's own irot/imir transforms while decoding, and pillow-heif then resets the EXIF
+orientation it hands on to 1, so for HEIF the orientation left to apply is the one in the
+decoder's metadata, not the file's EXIF (`pending_orientation`).
 
 `resample = "fast"` (the default) uses BICUBIC, and Pillow's `reduce()` (a box average)
 for the whole-number part of a chained step (`reducing_gap=1.0`); `"quality"` uses
@@ -15,6 +22,10 @@ Settings (photojobs.toml), all optional:
 
     [thumbnails]
     max_pixels = 89478485   # Pillow's default pixel limit
+    max_scans = 100         # a JPEG with more scans is refused (a normal progressive one has ~10)
+    max_decode_mb = 512     # refuse an image whose decoding would hold more memory than this
+    file_mode = "0600"      # thumbnail files ("0644" for a web server running as another user);
+                            # their folders get the matching mode ("0700", "0755")
     format = "jpeg"         # default for every conversion: "jpeg" or "webp"
     quality = 82
     colour = "keep"         # keep the ICC profile, or "srgb" to convert to sRGB
@@ -26,6 +37,7 @@ Settings (photojobs.toml), all optional:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import io
@@ -34,7 +46,8 @@ import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..errors import ConfigError, PermanentFailure
+from ..errors import ConfigError, JobControl, PermanentFailure
+from . import limits
 
 PIPELINE_VERSION = 1  # bump when the output of the same settings changes
 DEFAULT_MAX_PIXELS = 89_478_485
@@ -43,7 +56,9 @@ FORMATS = {"jpeg": "jpg", "webp": "webp"}
 FITS = ("contain", "cover")
 COLOURS = ("keep", "srgb")
 RESAMPLES = ("fast", "quality")
-GLOBAL_KEYS = {"max_pixels", "format", "quality", "colour", "folder", "resample"}
+GLOBAL_KEYS = {"max_pixels", "format", "quality", "colour", "folder", "resample", "max_scans", "max_decode_mb",
+               "file_mode"}
+DEFAULT_FILE_MODE = 0o600
 CONVERSION_KEYS = {"size", "width", "height", "fit", "format", "quality"}
 
 
@@ -77,6 +92,14 @@ class ThumbnailSettings:
     colour: str = "keep"
     folder: str = "thumbnails"
     resample: str = "fast"
+    max_scans: int = limits.DEFAULT_MAX_SCANS
+    max_decode_mb: int = limits.DEFAULT_MAX_DECODE_MB
+    file_mode: int = DEFAULT_FILE_MODE
+
+    @property
+    def folder_mode(self) -> int:
+        """The file mode with search (x) added wherever reading (r) is allowed."""
+        return self.file_mode | (self.file_mode & 0o444) >> 2
 
     def fingerprint(self, conversion: Conversion, source_sha256: str) -> str:
         """Changes when the source or anything that shapes this conversion's output does."""
@@ -140,33 +163,78 @@ def thumbnail_settings(table: Mapping[str, Any] | None = None) -> ThumbnailSetti
     resample = table.get("resample", "fast")
     if resample not in RESAMPLES:
         raise ConfigError(f"[thumbnails]: resample must be fast or quality, not {resample!r}")
-    return ThumbnailSettings(conversions, max_pixels, colour, folder, resample)
+    return ThumbnailSettings(conversions, max_pixels, colour, folder, resample,
+                             _whole(table, "max_scans", limits.DEFAULT_MAX_SCANS, 1, 100_000),
+                             _whole(table, "max_decode_mb", limits.DEFAULT_MAX_DECODE_MB, 16, 1_048_576),
+                             _file_mode(table.get("file_mode", DEFAULT_FILE_MODE)))
+
+
+def _whole(table: Mapping[str, Any], key: str, default: int, low: int, high: int) -> int:
+    value = table.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ConfigError(f"[thumbnails]: {key} must be a whole number from {low} to {high}, not {value!r}")
+    return value
+
+
+def _file_mode(value: Any) -> int:
+    """An octal mode given as text ("0644"): owner read and write, no execute, no special bits."""
+    if value == DEFAULT_FILE_MODE:
+        return value
+    text = value.removeprefix("0o") if isinstance(value, str) else ""
+    if not text or len(text) > 4 or any(c not in "01234567" for c in text):
+        raise ConfigError(f'[thumbnails]: file_mode must be an octal mode in quotes, such as "0600" or "0644",'
+                          f" not {value!r}")
+    mode = int(text, 8)
+    if mode & ~0o666 or mode & 0o600 != 0o600:
+        raise ConfigError(f"[thumbnails]: file_mode {value!r} must give the owner read and write (6 first)"
+                          " and no execute or special bits")
+    return mode
 
 
 # -- decoding -------------------------------------------------------------------------------
 
+_heif_problem: str | None = None
 _heif_registered = False
 
 
 def _register_heif() -> None:
-    """HEIC/HEIF through the optional pillow-heif package (`pip install photojobs[heic]`)."""
-    global _heif_registered
+    """HEIC/HEIF through pillow-heif (a dependency, which bundles libheif); where it cannot
+    be loaded, `_heif_problem` says why."""
+    global _heif_registered, _heif_problem
     if _heif_registered:
         return
     _heif_registered = True
     try:
         from pillow_heif import register_heif_opener
-    except ImportError:
-        return
-    register_heif_opener()
+
+        register_heif_opener()
+    except Exception as exc:  # noqa: BLE001 - ImportError, or an OSError from the bundled libheif
+        _heif_problem = str(exc) or type(exc).__name__
 
 
-def open_image(source: bytes | str | Path, max_pixels: int) -> Any:
-    """Open an image (header only) and refuse it if it has more pixels than `max_pixels`."""
-    from PIL import Image, UnidentifiedImageError
+def _unidentified(source: bytes | str | Path) -> PermanentFailure:
+    """The failure for a file Pillow cannot identify: a HEIF one names the missing decoder."""
+    from .files import sniff_mime
+
+    head = b""
+    if _heif_problem and isinstance(source, (bytes, bytearray)):
+        head = bytes(source[:32])
+    elif _heif_problem:
+        with contextlib.suppress(OSError), open(source, "rb") as fh:
+            head = fh.read(32)
+    if _heif_problem and (sniff_mime(head) or "").startswith("image/hei"):
+        return PermanentFailure(f"the HEIC decoder (pillow-heif) cannot be loaded: {_heif_problem}")
+    return PermanentFailure("not an image (unknown format or damaged header)")
+
+
+def open_image(source: bytes | str | Path, max_pixels: int, max_scans: int = limits.DEFAULT_MAX_SCANS) -> Any:
+    """Open an image (header only) and refuse it if it has more pixels than `max_pixels`,
+    or if it is a JPEG with more scans than `max_scans` or with no image data."""
+    from PIL import Image, ImageFile, UnidentifiedImageError
 
     _register_heif()
     Image.MAX_IMAGE_PIXELS = max_pixels
+    ImageFile.LOAD_TRUNCATED_IMAGES = False  # a job module may have turned it on: missing data is grey
     fp = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
     try:
         with warnings.catch_warnings():
@@ -176,7 +244,7 @@ def open_image(source: bytes | str | Path, max_pixels: int) -> Any:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise PermanentFailure(f"refused as a decompression bomb: {exc}") from None
     except UnidentifiedImageError:
-        raise PermanentFailure("not an image (unknown format or damaged header)") from None
+        raise _unidentified(source) from None
     except (SyntaxError, ValueError, EOFError, OSError, IndexError, TypeError, KeyError) as exc:
         if isinstance(exc, OSError) and exc.errno is not None:
             raise
@@ -187,7 +255,33 @@ def open_image(source: bytes | str | Path, max_pixels: int) -> Any:
     if width * height > max_pixels:
         raise PermanentFailure(f"refused: {width}x{height} = {width * height} pixels is over the"
                                f" limit of {max_pixels} (max_pixels in [thumbnails])")
+    if image.format in ("JPEG", "MPO", "PNG"):
+        try:
+            if image.format == "PNG":
+                limits.check_png(image)
+            else:
+                limits.check_jpeg(image, max_scans)
+        except BaseException:
+            image.close()
+            raise
     return image
+
+
+DECODER_ORIENTED = ("HEIF", "AVIF")  # formats whose decoder applies the container's rotation
+
+
+def pending_orientation(image: Any, file_orientation: int) -> int:
+    """The orientation (1-8) left to apply to what the decoder gives: the file's EXIF
+    orientation, except where the decoder oriented the pixels itself; there it is what
+    the decoder's metadata still says (pillow-heif resets it to 1 once it has applied a
+    HEIF's irot/imir)."""
+    if image.format not in DECODER_ORIENTED:
+        return file_orientation
+    try:
+        left = image.getexif().get(0x0112, 1)
+    except Exception:  # noqa: BLE001 - unreadable decoder metadata: nothing more to apply
+        return 1
+    return left if isinstance(left, int) and 1 <= left <= 8 else 1
 
 
 def displayed_size(size: tuple[int, int], orientation: int) -> tuple[int, int]:
@@ -220,6 +314,8 @@ def _libjpeg_turbo() -> bool:
 
     try:
         return bool(features.check_feature("libjpeg_turbo"))
+    except JobControl:
+        raise
     except Exception:
         return False
 
@@ -248,15 +344,19 @@ def _draft_jpeg(image: Any, size: tuple[int, int]) -> None:
         image.draft(image.mode, size)
 
 
-def _decode(image: Any, size: tuple[int, int]) -> Any:
-    """Load the pixels, letting a JPEG decode at the smallest DCT scale >= `size`."""
+def _decode(image: Any, size: tuple[int, int], max_decode_mb: int = limits.DEFAULT_MAX_DECODE_MB,
+            colour: str = "keep") -> Any:
+    """Load the pixels, letting a JPEG decode at the smallest DCT scale >= `size`; refuse
+    first an image whose decoding would hold more than `max_decode_mb` MB."""
+    full = image.size
     if image.format == "JPEG":
         _draft_jpeg(image, size)
+    limits.check_memory(image, full, _working_copy_bytes(image, colour), max_decode_mb)
     try:
         if getattr(image, "n_frames", 1) > 1:
             image.seek(0)
         image.load()
-    except PermanentFailure:
+    except JobControl:  # the job's timeout (SIGALRM) lands inside the decoder: it is a timeout
         raise
     except OSError as exc:
         if exc.errno is not None:
@@ -265,6 +365,23 @@ def _decode(image: Any, size: tuple[int, int]) -> Any:
     except Exception as exc:  # decoders raise a zoo of errors on hostile input
         raise PermanentFailure(f"damaged image data: {type(exc).__name__}: {exc}") from None
     return image
+
+
+# Bytes a pixel that `_to_working_mode`'s full-size conversions hold beside the decoded image.
+_WORKING_COPY_BYTES = {"RGB": 0, "L": 0, "RGBA": 0, "CMYK": 4, "I": 5, "F": 1, "P": 4, "1": 1,
+                       "I;16": 9, "I;16L": 9, "I;16B": 9, "I;16N": 9}
+_GREY_MODES = ("L", "1", "I", "F", "I;16", "I;16L", "I;16B", "I;16N")
+
+
+def _working_copy_bytes(image: Any, colour: str) -> float:
+    """Bytes a pixel held beside the decoded image: the conversions to the working mode,
+    then the first resize (its reduced copy, up to a quarter of the pixels, and its
+    two-pass intermediate). Measured peaks above a worker's start: a 9400x9400 16-bit grey
+    PNG 935 MB (estimated 970), a palette one 567 MB (estimated 548)."""
+    extra = _WORKING_COPY_BYTES.get(image.mode, 4)
+    if colour == "srgb" and image.info.get("icc_profile"):
+        extra += 4
+    return extra + (0.5 if image.mode in _GREY_MODES else 1.5)
 
 
 def _to_working_mode(image: Any, colour: str) -> tuple[Any, bytes | None]:
@@ -313,7 +430,7 @@ def render(image: Any, orientation: int, settings: ThumbnailSettings,
     plans = sorted(((c, *c.target(shown)) for c in wanted), key=lambda p: -p[2])
     top_scale = plans[0][2]
     base_size = (max(1, round(shown[0] * top_scale)), max(1, round(shown[1] * top_scale)))
-    _decode(image, displayed_size(base_size, orientation))
+    _decode(image, displayed_size(base_size, orientation), settings.max_decode_mb, settings.colour)
     pixels, icc = _to_working_mode(image, settings.colour)
     stored_base = displayed_size(base_size, orientation)
     fast = settings.resample == "fast"
@@ -376,7 +493,8 @@ def _encode(image: Any, conversion: Conversion, icc: bytes | None) -> bytes:
 
 def make_thumbnails(source: bytes | str | Path, orientation: int, settings: ThumbnailSettings,
                     only: set[str] | None = None) -> dict[str, Thumbnail]:
-    """Open `source` (bytes or a path), refuse a bomb, and render the conversions."""
-    image = open_image(source, settings.max_pixels)
+    """Open `source` (bytes or a path), refuse a bomb, and render the conversions upright
+    (`orientation`: the file's EXIF orientation)."""
+    image = open_image(source, settings.max_pixels, settings.max_scans)
     with image:
-        return render(image, orientation, settings, only)
+        return render(image, pending_orientation(image, orientation), settings, only)

@@ -146,6 +146,9 @@ class SqliteBackend(SqliteOperations, _QueueBackend):
 
     def rescue_expired(self, rescuer: str) -> list[tuple[Job, str]]:
         now = time.time()
+        if not self.execute("SELECT 1 FROM jobs WHERE status = 'reserved' AND lease_until < :now LIMIT 1",
+                            {"now": now}).fetchone():
+            return []  # the usual answer, without taking the write lock
         with self.transaction() as tx:  # the write lock: what is read is what is taken over
             expired = {r[0]: r[1] for r in tx.execute(
                 "SELECT id, reserved_by FROM jobs WHERE status = 'reserved' AND lease_until < :now",

@@ -47,7 +47,9 @@ def open_database(settings: Settings, *, create: bool = False, check_schema: boo
 def _classify(exc: sqlite3.Error, path: Path) -> PhotojobsError | None:
     text = str(exc).lower()
     if "locked" in text or "busy" in text:
-        return DatabaseLocked(f"database {path} is locked by another process", hint="try again, or raise busy_timeout")
+        return DatabaseLocked(f"database {path} stayed locked by another process",
+                              hint="try again, or raise lock_budget (seconds, in photojobs.toml or"
+                                   " PHOTOJOBS_LOCK_BUDGET) if this happens under normal load")
     if "readonly" in text or "read-only" in text:
         return DatabaseUnusable(f"database {path} is read-only", hint="check the file's owner and permissions")
     if "not a database" in text or "malformed" in text or "disk image" in text:

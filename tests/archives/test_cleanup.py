@@ -8,7 +8,7 @@ import pytest
 
 from photojobs.archives.cleanup import cleanup_downloads
 from photojobs.archives.downloads import build_download, create_download, show_download
-from photojobs.archives.orders import create_order
+from photojobs.orders import create_order
 
 from .conftest import downloads_dir
 

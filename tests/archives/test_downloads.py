@@ -12,7 +12,7 @@ import zipfile
 import pytest
 
 from photojobs.archives.downloads import build_download, create_download, list_downloads, show_download
-from photojobs.archives.orders import create_order
+from photojobs.orders import create_order
 from photojobs.errors import NotFound, UsageError
 
 from .conftest import downloads_dir, run_downloads, temp_files

@@ -9,7 +9,7 @@ import zipfile
 
 from photojobs.archives.cleanup import cleanup_downloads
 from photojobs.archives.downloads import create_download, show_download
-from photojobs.archives.orders import create_order
+from photojobs.orders import create_order
 
 from ..conftest import cli_env, wait_for
 from .conftest import downloads_dir, temp_files

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from photojobs.archives.orders import create_order, list_orders, show_order
+from photojobs.orders import create_order, list_orders, show_order
 from photojobs.errors import NotFound, UsageError
 
 

@@ -38,8 +38,12 @@ def parse_crontab(text: str) -> list[dict]:
 
 
 def _photojobs_args(argv: list[str]) -> list[str]:
-    """The words after the executable (`photojobs`, or `python -m photojobs`)."""
-    return argv[3:] if argv[1:3] == ["-m", "photojobs"] else argv[1:]
+    """The words after the executable (`photojobs`, or `python -m photojobs`), without --log-file FILE."""
+    args = argv[3:] if argv[1:3] == ["-m", "photojobs"] else argv[1:]
+    if "--log-file" in args:
+        at = args.index("--log-file")
+        args = args[:at] + args[at + 2:]
+    return args
 
 
 def test_cron_print_lines_parse_back_with_absolute_paths(cli, workdir):

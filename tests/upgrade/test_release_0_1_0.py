@@ -48,7 +48,7 @@ def test_migrate_upgrades_a_release_0_1_0_database_and_keeps_its_work(old_worksp
     import photojobs
     from photojobs import ops
     from photojobs.archives.downloads import list_downloads
-    from photojobs.archives.orders import show_order
+    from photojobs.orders import show_order
     from photojobs.mail.outbox import list_outbox
     from photojobs.photos.store import get_photo, list_photos
     from photojobs.schedule import last_runs

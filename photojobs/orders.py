@@ -10,12 +10,12 @@ import re
 import time
 from typing import TYPE_CHECKING, Any, Sequence
 
-from ..errors import NotFound, UsageError
-from ..storage import orders as order_rows
-from ..storage import photos as photo_rows
+from .errors import NotFound, UsageError
+from .storage import orders as order_rows
+from .storage import photos as photo_rows
 
 if TYPE_CHECKING:
-    from ..app import App
+    from .app import App
 
 MAX_NAME_CHARS = 200
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -24,8 +24,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 def check_email(email: str) -> str:
     """The address, trimmed, if the mail module would send to it (one plain local@domain,
     no line break that could reach a header); else a UsageError."""
-    from ..errors import PhotojobsError
-    from ..mail.message import check_address
+    from .errors import PhotojobsError
+    from .mail.message import check_address
 
     try:
         return check_address((email or "").strip())
@@ -90,7 +90,7 @@ def get_order_row(app: "App", order_id: int) -> Any:
 
 def show_order(app: "App", order_id: int) -> dict[str, Any]:
     """An order with its photos (id, position, file name, status) and its downloads."""
-    from .downloads import list_downloads
+    from .archives.downloads import list_downloads
 
     row = get_order_row(app, order_id)
     photos = [{"position": p["position"], "photo_id": p["id"], "file": _file_name(p["path"]), "status": p["status"],
@@ -109,7 +109,7 @@ def list_orders(app: "App", limit: int | None = None) -> list[dict[str, Any]]:
 def _file_name(path: Any) -> str:
     import os
 
-    from ..photos.store import source_path
+    from .photos.store import source_path
 
     return os.path.basename(source_path(path))
 
