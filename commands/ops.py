@@ -326,7 +326,7 @@ def logs(
     json_out: _common.JsonOption = False,
 ) -> None:
     """Read the job log (storage/logs/photojobs.jsonl; on PostgreSQL every host's
-    storage/logs/<host>/, merged): starts, successes, retries, failures. --follow: this host's."""
+    storage/logs/HOSTNAME/, merged): starts, successes, retries, failures. --follow: this host's."""
     from photojobs import logs as joblog
 
     settings = _common.settings()
