@@ -1,14 +1,19 @@
-"""Benchmark: photo processing on 24-megapixel JPEGs, against its peers, in the same run.
+"""Benchmark: photo processing on 24-megapixel JPEGs, against its peers, in the same run:
+speed, then fidelity (SSIM per size, bench/photo_fidelity.py).
 
     python bench/photos.py [--count 36] [--rounds 3] [--size 6000x4000]
+                           [--fidelity-count 8] [--photolike-count 8] [--no-speed]
 
 Methods, each on the same generated JPEGs (with EXIF, camera-like size), making the
-same three thumbnails (2048, 1024 and 320 px on the long side, JPEG quality 82):
+same three thumbnails (2048, 1024 and 320 px on the long side, JPEG quality 85):
 
 - pillow-plain: the plain pipeline: open, decode the full image, apply the orientation,
   resize the full image to every size (LANCZOS), save. Thumbnails only.
-- pyvips: `pyvips.Image.thumbnail` for 2048 (shrink-on-load), then 1024 and 320 each
-  chained from the previous one, with VIPS_CONCURRENCY=1 (one core). Thumbnails only.
+- pyvips: `pyvips.Image.thumbnail(path, box, height=box)` from the source for each size
+  (shrink-on-load), Q=85: the thumbnails whose fidelity is measured. VIPS_CONCURRENCY=1
+  (one core). Thumbnails only.
+- pyvips chained: `thumbnail` for 2048, then 1024 and 320 each chained from the previous
+  one (`thumbnail_image`), Q=85: pyvips' fastest way to the same sizes. Thumbnails only.
 - photojobs c1 / c2: the whole job through the real queue: `photojobs photos add` into a
   fresh workspace, then `photojobs process-photos --concurrency N`: hash, EXIF,
   dimensions, three thumbnails written with fsync and rename, the database row updated.
@@ -41,7 +46,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out" / "photos"
 SIZES = (2048, 1024, 320)
-QUALITY = 82
+QUALITY = 85
 
 
 # -- the peers, run inside a child process ------------------------------------------------------
@@ -65,17 +70,27 @@ def run_pyvips(src: Path, out: Path) -> None:
 
     keep = pyvips.enums.ForeignKeep.ICC
     for path in sorted(src.glob("*.jpg")):
-        image = pyvips.Image.thumbnail(str(path), SIZES[0]).copy_memory()
+        for size in SIZES:
+            image = pyvips.Image.thumbnail(str(path), size, height=size)
+            image.write_to_file(str(out / f"{path.stem}-{size}.jpg"), Q=QUALITY, keep=keep)
+
+
+def run_pyvips_chained(src: Path, out: Path) -> None:
+    import pyvips
+
+    keep = pyvips.enums.ForeignKeep.ICC
+    for path in sorted(src.glob("*.jpg")):
+        image = pyvips.Image.thumbnail(str(path), SIZES[0], height=SIZES[0]).copy_memory()
         image.write_to_file(str(out / f"{path.stem}-{SIZES[0]}.jpg"), Q=QUALITY, keep=keep)
         for size in SIZES[1:]:
-            image = image.thumbnail_image(size).copy_memory()
+            image = image.thumbnail_image(size, height=size).copy_memory()
             image.write_to_file(str(out / f"{path.stem}-{size}.jpg"), Q=QUALITY, keep=keep)
 
 
 def child_main(method: str, src: Path, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    {"pillow-plain": run_pillow_plain, "pyvips": run_pyvips}[method](src, out)
+    {"pillow-plain": run_pillow_plain, "pyvips": run_pyvips, "pyvips-chained": run_pyvips_chained}[method](src, out)
     seconds = time.perf_counter() - started
     print(json.dumps({"seconds": seconds, "peak_mb": own_peak_mb()}))
 
@@ -190,7 +205,8 @@ def run_photojobs(src: Path, concurrency: int) -> dict:
 
 METHODS = {
     "pillow-plain (thumbnails only)": lambda src: run_peer("pillow-plain", src),
-    "pyvips chained (thumbnails only)": lambda src: run_peer("pyvips", src),
+    "pyvips per size (thumbnails only)": lambda src: run_peer("pyvips", src),
+    "pyvips chained (thumbnails only)": lambda src: run_peer("pyvips-chained", src),
     "photojobs process-photos c1 (whole job)": lambda src: run_photojobs(src, 1),
     "photojobs process-photos c2 (whole job)": lambda src: run_photojobs(src, 2),
 }
@@ -201,6 +217,10 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=36, help="photos (default 36)")
     parser.add_argument("--size", default="6000x4000", help="pixels, WxH (default 6000x4000: 24 MP)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; the fastest of each method counts (default 3)")
+    parser.add_argument("--fidelity-count", type=int, default=8, help="detailed JPEGs for SSIM (default 8)")
+    parser.add_argument("--photolike-count", type=int, default=8,
+                        help="photo-like 4032x3024 JPEGs for SSIM (default 8)")
+    parser.add_argument("--no-speed", action="store_true", help="fidelity only")
     parser.add_argument("--child", nargs=3, metavar=("METHOD", "SRC", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -212,6 +232,9 @@ def main() -> None:
     total_mb = sum(p.stat().st_size for p in src.glob("*.jpg")) / 1e6
     print(f"{args.count} JPEGs of {size[0]}x{size[1]} ({total_mb / args.count:.1f} MB each) in {src}"
           f" (made in {time.perf_counter() - started:.0f}s)")
+    fidelity = run_fidelity(src, args)
+    if args.no_speed:
+        return
     single = make_sources(1, size)
     best: dict[str, dict] = {}
     for round_number in range(args.rounds):  # interleaved rounds; the fastest of each method counts
@@ -226,10 +249,28 @@ def main() -> None:
                 best[name] = {**result, "peak_mb": max(result["peak_mb"], (previous or {}).get("peak_mb", 0)),
                               "one_photo_seconds": previous["one_photo_seconds"] if previous else 1e9}
             best[name]["one_photo_seconds"] = min(best[name]["one_photo_seconds"], one["seconds"])
-    report(best, args, size)
+    report(best, args, size, fidelity)
 
 
-def report(results: dict, args: argparse.Namespace, size: tuple[int, int]) -> None:
+def run_fidelity(src: Path, args: argparse.Namespace) -> dict:
+    """SSIM and bytes per size against pyvips, on the detailed set and the photo-like set."""
+    import photo_fidelity
+
+    sets = {"detailed 24 MP JPEGs (this bench's)": sorted(src.glob("*.jpg"))[:args.fidelity_count],
+            "photo-like 12 MP JPEGs (seeded generator)":
+                photo_fidelity.photo_like_sources(OUT / "photolike", args.photolike_count, (4032, 3024))}
+    results = {}
+    for label, paths in sets.items():
+        started = time.perf_counter()
+        results[label] = photo_fidelity.measure(paths)
+        ok = photo_fidelity.report(f"{label}, {len(paths)} files", results[label])
+        results[label]["met"] = ok
+        print(f"  ({time.perf_counter() - started:.0f}s)", flush=True)
+    (OUT / "fidelity.json").write_text(json.dumps(results, indent=2))
+    return results
+
+
+def report(results: dict, args: argparse.Namespace, size: tuple[int, int], fidelity: dict) -> None:
     print(f"\n{'method':42} {'photos/s':>9} {'marginal':>9} {'ms/photo':>9} {'CPU ms/photo':>13} {'peak MB':>8}")
     for name, r in results.items():
         r["photos_per_s"] = args.count / r["seconds"]
@@ -237,7 +278,8 @@ def report(results: dict, args: argparse.Namespace, size: tuple[int, int]) -> No
         print(f"{name:42} {r['photos_per_s']:9.2f} {r['marginal_photos_per_s']:9.2f}"
               f" {1000 * r['seconds'] / args.count:9.0f} {1000 * r['cpu_seconds'] / args.count:13.0f}"
               f" {r['peak_mb']:8.0f}")
-    targets = {"c1 / pillow-plain": (2, 0, 3.0), "c1 / pyvips": (2, 1, 1.0), "c2 / c1": (3, 2, 1.8)}
+    targets = {"c1 / pillow-plain": (3, 0, 3.0), "c1 / pyvips per size": (3, 1, 1.0),
+               "c1 / pyvips chained": (3, 2, 1.0), "c2 / c1": (4, 3, 1.8)}
     rows = list(results.values())
     ratios = {}
     print(f"\n{'':20} {'end to end':>11} {'marginal':>9}")
@@ -247,15 +289,18 @@ def report(results: dict, args: argparse.Namespace, size: tuple[int, int]) -> No
         ratios[name] = {"end_to_end": whole, "marginal": marginal, "target": target}
         verdict = "ok" if min(whole, marginal) >= target else "ok at the margin" if marginal >= target else "MISSED"
         print(f"{name:20} {whole:10.2f}x {marginal:8.2f}x  (target >= {target}x: {verdict})")
-    peak = max(r["peak_mb"] for r in rows[2:])
+    peak = max(r["peak_mb"] for r in rows[3:])
     print(f"{'peak RSS per worker':20} {peak:5.0f} MB (target < 300 MB: {'ok' if peak < 300 else 'MISSED'})")
-    ready = [r["ready"] for r in rows[2:]]
+    ready = [r["ready"] for r in rows[3:]]
     if any(n != args.count for n in ready):
         print(f"WARNING: photojobs made {ready} photos ready, expected {args.count}")
+    for label, result in fidelity.items():
+        print(f"fidelity, {label}: {'ok at every size' if result['met'] else 'MISSED'}")
     load = os.getloadavg()[0]
     print(f"load average at the end: {load:.2f} on {os.cpu_count()} CPUs")
     (OUT / "results.json").write_text(json.dumps({"count": args.count, "size": size, "rounds": args.rounds,
                                                   "results": results, "ratios": ratios, "cpus": os.cpu_count(),
+                                                  "fidelity": fidelity,
                                                   "load_average": load}, indent=2))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Optional
 
 import typer
@@ -77,10 +78,23 @@ def work(
                             stop_when_empty=stop_when_empty)
     with _common.open_app() as app, _common.cron_lock(app, "work-" + "-".join(options.queues), "work",
                                                      enabled=stop_when_empty):
+        _warn_unknown_queues(app, options.queues)
         report = app.work(options)
     _common.say(f"{report.done} done, {report.failed} failed, {report.retried} to retry"
                 f" in {report.seconds:.1f}s")
     raise typer.Exit(report.exit_code)
+
+
+def _warn_unknown_queues(app, queues) -> None:
+    """A queue no job type or job names yet may be one a web app dispatches to by name:
+    warn (a typo would idle forever) rather than refuse."""
+    from photojobs.errors import UsageError
+    from photojobs.ops.common import check_known_queues
+
+    try:
+        check_known_queues(app, queues)
+    except UsageError as exc:
+        sys.stderr.write(f"Warning: {exc}; waiting on it anyway\n")
 
 
 def register(app: typer.Typer) -> None:

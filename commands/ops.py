@@ -15,6 +15,18 @@ queue_app = typer.Typer(help="Pause, resume or clear a queue; restart every work
 batch_app = typer.Typer(help="Batches of jobs dispatched together, with their progress.", no_args_is_help=True)
 
 QueueOption = Annotated[Optional[str], typer.Option("--queue", help="Only this queue.")]
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (scripts, cron).")]
+
+
+def _ask_before_delete(count: int, nothing: str, question: str) -> bool:
+    """Whether to go on deleting: False (saying `nothing`) when there is nothing; exit 1 if declined."""
+    if count == 0:
+        _common.say(nothing)
+        return False
+    if not _common.confirm(question):
+        _common.say("Nothing deleted")
+        raise typer.Exit(1)
+    return True
 
 
 def _ops():
@@ -53,7 +65,10 @@ def failed_show(
         _common.print_json(job)
         return
     errors = job.pop("errors")
+    superseded_by = job.pop("superseded_by")
     _common.show(job, False)
+    if superseded_by is not None:
+        _common.say(f"\nSuperseded by job {superseded_by}, which succeeded: not in `failed list` any more.")
     for error in errors:
         sys.stdout.write(f"\n--- attempt {error['attempt']} at {error['at']}: {error['error_class']}:"
                          f" {error['message']}\n{(error['traceback'] or '').rstrip()}\n")
@@ -88,9 +103,20 @@ def failed_forget(job_id: Annotated[int, typer.Argument(metavar="ID", help="The 
 
 
 @failed_app.command("flush")
-def failed_flush(queue: QueueOption = None) -> None:
-    """Delete every failed job (of one queue with --queue)."""
+def failed_flush(
+    queue: QueueOption = None,
+    yes: YesOption = False,
+) -> None:
+    """Delete every failed job (of one queue with --queue), after asking."""
+    from photojobs.ops.failed import count_flushable
+
     with _common.open_app() as app:
+        if not yes:
+            count = count_flushable(app, queue)
+            where = f" of queue {queue}" if queue else ""
+            if not _ask_before_delete(count, f"No failed jobs{where}",
+                                      f"Delete {count} failed job(s){where} and their error records?"):
+                return
         count = _ops().flush_failed(app, queue=queue)
     _common.say(f"Deleted {count} failed job(s)")
 
@@ -132,33 +158,41 @@ def _status_view(data: dict) -> Any:
                          no_wrap=column in ("queue", "host"))
         return t
 
-    queues = new_table(f"Queues at {data['at']}", ["queue", "ready", "later", "run", "failed", "oldest",
-                                                    "done/h", "fail/h", "mean", "p95"])
+    # The words of --json and README: pending (ready now), delayed, reserved (running), failed.
+    queues = new_table(f"Queues at {data['at']}", ["queue", "pending", "delayed", "reserved", "failed", "oldest",
+                                                    "done/h", "failed/h", "mean", "p95"])
     for name, q in data["queues"].items():
         label = escape(name) + (" [yellow](paused)[/yellow]" if q["paused"] else "")
         queues.add_row(label, str(q["pending"]), str(q["delayed"]), str(q["reserved"]),
                        f"[red]{q['failed']}[/red]" if q["failed"] else "0", _seconds(q["oldest_pending_s"]),
                        str(q["done_last_hour"]), str(q["failed_last_hour"]), _seconds(q["mean_s"]), _seconds(q["p95_s"]))
-    title = f"Workers: {len(data['workers'])} live" + (f", {data['stale_workers']} stale" if data["stale_workers"] else "")
+    dead = data["dead_workers"]
+    title = (f"Workers: {len(data['workers'])} live" + (f", {len(dead)} dead" if dead else "")
+             + (f", {data['stale_workers']} stale" if data["stale_workers"] else ""))
     workers = new_table(title, ["host", "pid", "queues", "procs", "current jobs", "heartbeat"])
-    for w in data["workers"]:
+    for w in data["workers"] + dead:
+        beat = "[red]dead: pid gone[/red]" if w in dead else f"{w['heartbeat_age_s']:.0f}s ago"
         workers.add_row(escape(w["host"] or ""), str(w["pid"]), escape(",".join(w["queues"])), str(w["concurrency"]),
-                        ", ".join(map(str, w["current_jobs"])), f"{w['heartbeat_age_s']:.0f}s ago")
-    return Group(queues, workers) if data["workers"] else Group(queues, title)
+                        ", ".join(map(str, w["current_jobs"])), beat)
+    return Group(queues, workers) if data["workers"] or dead else Group(queues, title)
 
 
 def _status_plain(data: dict) -> None:
     """`status` piped or in a cron log: the view's tables as tab-separated lines (no rich)."""
-    queues = [{"queue": name + (" (paused)" if q["paused"] else ""), "ready": q["pending"], "later": q["delayed"],
-               "run": q["reserved"], "failed": q["failed"], "oldest": _seconds(q["oldest_pending_s"]),
-               "done/h": q["done_last_hour"], "fail/h": q["failed_last_hour"], "mean": _seconds(q["mean_s"]),
+    queues = [{"queue": name + (" (paused)" if q["paused"] else ""), "pending": q["pending"], "delayed": q["delayed"],
+               "reserved": q["reserved"], "failed": q["failed"], "oldest": _seconds(q["oldest_pending_s"]),
+               "done/h": q["done_last_hour"], "failed/h": q["failed_last_hour"], "mean": _seconds(q["mean_s"]),
                "p95": _seconds(q["p95_s"])} for name, q in data["queues"].items()]
-    _common.table(queues, ["queue", "ready", "later", "run", "failed", "oldest", "done/h", "fail/h", "mean", "p95"],
+    _common.table(queues, ["queue", "pending", "delayed", "reserved", "failed", "oldest", "done/h", "failed/h", "mean",
+                           "p95"],
                   title=f"Queues at {data['at']}")
-    title = f"Workers: {len(data['workers'])} live" + (f", {data['stale_workers']} stale" if data["stale_workers"] else "")
+    dead = data["dead_workers"]
+    title = (f"Workers: {len(data['workers'])} live" + (f", {len(dead)} dead" if dead else "")
+             + (f", {data['stale_workers']} stale" if data["stale_workers"] else ""))
     workers = [{"host": w["host"], "pid": w["pid"], "queues": ",".join(w["queues"]), "procs": w["concurrency"],
-                "current jobs": ", ".join(map(str, w["current_jobs"])), "heartbeat": f"{w['heartbeat_age_s']:.0f}s ago"}
-               for w in data["workers"]]
+                "current jobs": ", ".join(map(str, w["current_jobs"])),
+                "heartbeat": "dead: pid gone" if w in dead else f"{w['heartbeat_age_s']:.0f}s ago"}
+               for w in data["workers"] + dead]
     _common.table(workers, ["host", "pid", "queues", "procs", "current jobs", "heartbeat"], title=title,
                   empty=f"# {title}")
 
@@ -168,7 +202,7 @@ def status(
     watch: Annotated[bool, typer.Option("--watch", help="Refresh in place until Ctrl-C.")] = False,
     interval: Annotated[float, typer.Option("--interval", min=0.1, help="Seconds between refreshes with --watch.")] = 1.0,
 ) -> None:
-    """Queue depth, oldest wait, running, failed, throughput and run times; live workers."""
+    """Queue depth (pending, delayed, reserved, failed), oldest wait, throughput and run times; workers."""
     from photojobs.errors import UsageError
 
     as_json = _common.wants_json(json_out)
@@ -250,7 +284,7 @@ def queue_resume(queue: QueueArgument) -> None:
 @queue_app.command("clear")
 def queue_clear(
     queue: QueueArgument,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    yes: YesOption = False,
 ) -> None:
     """Delete a queue's pending jobs (running jobs finish; failed ones stay)."""
     from photojobs.ops.queues import count_clearable
@@ -258,12 +292,9 @@ def queue_clear(
     with _common.open_app() as app:
         if not yes:
             count = count_clearable(app, queue)
-            if count == 0:
-                _common.say(f"Queue {queue} has no pending jobs")
+            if not _ask_before_delete(count, f"Queue {queue} has no pending jobs",
+                                      f"Delete {count} pending job(s) of queue {queue}?"):
                 return
-            if not typer.confirm(f"Delete {count} pending job(s) of queue {queue}?", default=False):
-                _common.say("Nothing deleted")
-                raise typer.Exit(1)
         deleted = _ops().clear_queue(app, queue)
     _common.say(f"Deleted {deleted} pending job(s) of queue {queue}")
 
@@ -293,7 +324,7 @@ def batch_list(
         return
     for row in rows:
         row["progress"] = f"{row['progress'] * 100:.0f}%"
-    _common.table(rows, ["id", "name", "total", "pending", "running", "done", "failed", "progress",
+    _common.table(rows, ["id", "name", "total", "pending", "reserved", "done", "failed", "progress",
                                    "created_at"], empty="No batches.")
 
 

@@ -33,17 +33,19 @@ def orders_create(
     name: Annotated[Optional[str], typer.Option("--name", help="The customer's name.")] = None,
     photo: Annotated[Optional[List[int]], typer.Option("--photo", help="A photo id; repeat, in the order wanted.")] = None,
     album: Annotated[Optional[str], typer.Option("--album", help="Every photo of this album instead.")] = None,
+    notify: Annotated[bool, typer.Option("--notify", help="Queue the order-confirmation mail to the customer.")] = False,
     json_out: _common.JsonOption = False,
 ) -> None:
     """Create an order for some photos (in the order given) or for a whole album."""
     from photojobs.orders import create_order
 
     with _common.open_app() as app:
-        order = create_order(app, email, name=name, photo_ids=photo or None, album=album)
+        order = create_order(app, email, name=name, photo_ids=photo or None, album=album, notify=notify)
     if _common.wants_json(json_out):
         _common.print_json(order)
     else:
-        _common.say(f"Order {order['id']} for {order['email']}: {order['photo_count']} photo(s)."
+        mailed = f" Order-confirmation mail {order['confirmation_mail']} queued." if notify else ""
+        _common.say(f"Order {order['id']} for {order['email']}: {order['photo_count']} photo(s).{mailed}"
                     f" Next: `photojobs downloads create {order['id']}`")
 
 
@@ -153,6 +155,7 @@ def build_archive(
 
 def cleanup_downloads(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report what would be deleted.")] = False,
+    max_time: _common.MaxTimeOption = None,
     json_out: _common.JsonOption = False,
 ) -> None:
     """Delete expired downloads' files, orphan files and stale temp files; report what was freed."""
@@ -160,14 +163,15 @@ def cleanup_downloads(
 
     with _common.open_app() as app, _common.cron_lock(app, "cleanup-downloads", "cleanup-downloads",
                                                       enabled=not dry_run):
-        report = run(app, dry_run=dry_run)
+        report = run(app, dry_run=dry_run, max_time=max_time)
     if _common.wants_json(json_out):
         _common.print_json(report)
         return
     verb = "Would free" if dry_run else "Freed"
     _common.say(f"{verb} {_human_bytes(report['freed_bytes'])}: {len(report['expired'])} expired download(s),"
                 f" {len(report['orphans'])} orphan file(s), {len(report['temp_files'])} temp file(s);"
-                f" {report['kept_files']} file(s) kept.")
+                f" {report['kept_files']} file(s) kept."
+                + (" Stopped at --max-time: the next run goes on." if report["stopped_early"] else ""))
 
 
 def demo(

@@ -1,4 +1,4 @@
-"""CLI commands: `photos add|list|show` and `process-photos`."""
+"""CLI commands: `photos add|list|show|retry` and `process-photos`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from . import _common
 
 photos_app = typer.Typer(help="Register photos and look at them.", no_args_is_help=True)
 
-LIST_COLUMNS = ("id", "status", "album", "size", "taken_at", "camera", "file", "error")
+LIST_COLUMNS = ("id", "status", "album", "size", "taken_at", "camera", "file", "job", "error")
 
 
 def _table_row(photo: dict) -> dict:
@@ -24,7 +24,8 @@ def _table_row(photo: dict) -> dict:
         error = error[:57] + "..."
     return {"id": photo["id"], "status": photo["status"], "album": photo["album"], "size": size,
             "taken_at": (photo["taken_at"] or "")[:16].replace("T", " ") or None,
-            "camera": photo["camera_model"], "file": os.path.basename(photo["path"]), "error": error}
+            "camera": photo["camera_model"], "file": os.path.basename(photo["path"]),
+            "job": photo["last_job_id"], "error": error}
 
 
 @photos_app.command("add")
@@ -48,6 +49,11 @@ def add(
                 + (f"; queued {result['queued']} (batch {result['batch_id']})" if result["queued"] else ""))
     for warning in result["warnings"]:
         _common.say(warning)
+    if _common.STATE.verbose and not _common.STATE.quiet:  # plain lines: a path is never markup, never cut
+        for skipped in result["skipped_files"]:
+            sys.stdout.write(f"  skipped {skipped['path']}: {skipped['reason']}\n")
+    for move in result["moved"]:
+        _common.say(f"Moved {move['count']} from {move['from'] or '(no album)'} to {move['to']}")
 
 
 @photos_app.command("list")
@@ -81,6 +87,26 @@ def show(
     if not _common.wants_json(json_out):
         photo["exif"] = f"{len(photo['exif'])} tags (see --json)"
     _common.show(photo, json_out)
+
+
+@photos_app.command("retry")
+def retry(
+    photo_ids: Annotated[List[int], typer.Argument(metavar="ID...", help="Photo ids (see `photos list`).")],
+    json_out: _common.JsonOption = False,
+) -> None:
+    """Queue photos again by photo id (a failed one after fixing its file, or to redo one)."""
+    from photojobs.photos.store import retry_photos
+
+    with _common.open_app() as app:
+        result = retry_photos(app, photo_ids)
+    if _common.wants_json(json_out):
+        _common.print_json(result)
+        return
+    if result["queued"]:
+        _common.say(f"Queued {len(result['queued'])} photo(s): {', '.join(map(str, result['queued']))};"
+                    " run `photojobs process-photos`")
+    for skipped in result["skipped"]:
+        _common.say(f"Skipped photo {skipped['id']}: {skipped['reason']}")
 
 
 def process_photos(

@@ -82,7 +82,6 @@ def run_demo(folder: str | Path = "photojobs-demo", *, photos: int = 12,
 def _pipeline(app: Any, root: Path, paths: list[Path], say: Callable[[str], None]) -> dict[str, Any]:
     from .archives.downloads import create_download, show_download
     from .orders import create_order
-    from .mail import queue_mail
     from .photos.store import add_photos, counts
 
     added = add_photos(app, [root / "shoot"], album=ALBUM)
@@ -91,8 +90,7 @@ def _pipeline(app: Any, root: Path, paths: list[Path], say: Callable[[str], None
     by_status = counts(app)
     say(f"4. process-photos: {report.done} processed in {report.seconds:.1f}s with 2 worker processes"
         f" (EXIF, sizes, thumbnails), {by_status.get('failed', 0)} failed")
-    order = create_order(app, CUSTOMER[0], name=CUSTOMER[1], album=ALBUM)
-    queue_mail(app, "order-confirmation", CUSTOMER[0], order_id=order["id"])
+    order = create_order(app, CUSTOMER[0], name=CUSTOMER[1], album=ALBUM, notify=True)
     say(f"5. orders create: order {order['id']} for {CUSTOMER[1]} <{CUSTOMER[0]}>, {order['photo_count']} photos;"
         " order-confirmation mail queued")
     download = create_download(app, order["id"], notify=True)

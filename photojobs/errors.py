@@ -61,6 +61,10 @@ class DatabaseConnectionLost(EnvironmentProblem):
     """The connection to the database server was lost."""
 
 
+class DiskFull(EnvironmentProblem):
+    """The disk is full."""
+
+
 class SchemaTooOld(EnvironmentProblem):
     """The database schema is older than this version of photojobs."""
 
@@ -105,3 +109,7 @@ class JobTimeout(JobControl):
 
 class WorkerLost(JobControl):
     """The worker process running the job died."""
+
+
+class LeaseLost(JobControl):
+    """This worker lost its lease on the job (stopped or cut off too long): its result was discarded."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .errors import ConfigError
 from .storage.sqlite_connection import open_database
 from .migrations import migrate
 from .settings import CONFIG_NAME, Settings, load
@@ -12,10 +13,36 @@ from .storage import _without_password, engine_of, postgres_engine
 
 CONFIG_TEMPLATE = """\
 # photojobs configuration. Relative paths are relative to this file.
+# Top-level keys first: TOML puts every key after a [table] line into that table.
 db = {db!r}
 storage = {storage!r}
 # durability = "normal"   # "full": an fsync per commit, survives power loss
 # imports = ["myapp.jobs"]  # modules whose @job functions are registered too
+# base_url = "https://photos.example.com"  # download links are <base_url>/downloads/<token>;
+#                           #   your web server or app serves them (see README, Downloads)
+
+# [mail]
+# transport = "smtp"        # default "file": each message is an .eml under storage/mail/
+# from = "Studio <studio@example.com>"
+# host = "smtp.example.com"
+# port = 587
+# tls = "starttls"          # "starttls", "ssl" (implicit TLS, port 465) or "none"
+# username = "studio"       # the password comes from PHOTOJOBS_SMTP_PASSWORD, never this file
+# rate_per_minute = 0       # 0: no limit
+
+# [thumbnails]
+# format = "jpeg"           # or "webp"
+# quality = 85
+# colour = "keep"           # or "srgb"
+# [thumbnails.thumb]        # one table per conversion replaces the defaults
+# size = 320                #   (thumb 320, preview 1024, web 2048: the long side in pixels)
+# [thumbnails.web]
+# size = 2048
+
+# [downloads]
+# expires_days = 7          # how long a download link works
+# conversion = "web"        # archive this thumbnail conversion instead of the originals
+# grace_seconds = 3600      # cleanup-downloads leaves younger stray files alone
 """
 
 
@@ -33,11 +60,24 @@ def init(config: str | None = None, db: str | None = None, storage: str | None =
             fh.write(text)
         wrote_config = True
     settings = load(config=config_path, db=db, storage=storage)
+    check_storage_root(settings)
     for folder in ("", "thumbnails", "downloads", "logs", "mail"):
         (settings.storage_path / folder).mkdir(parents=True, exist_ok=True)
     applied = migrate_database(settings, create=True)
     return {"config": str(config_path), "wrote_config": wrote_config, "db": _shown_db(settings),
             "storage": str(settings.storage_path), "migrations_applied": applied}
+
+
+def check_storage_root(settings: Settings) -> None:
+    """A storage root that exists must be a folder (ConfigError, exit 3, otherwise)."""
+    path = settings.storage_path
+    for part in (path, *path.parents):
+        if part.exists():
+            if not part.is_dir():
+                where = "" if part == path else f" ({part} is a file)"
+                raise ConfigError(f"storage {path} is not a folder{where}",
+                                  hint="set `storage` in photojobs.toml to a folder")
+            return
 
 
 def migrate_database(settings: Settings, create: bool = False) -> list[str]:

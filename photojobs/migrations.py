@@ -98,7 +98,42 @@ def m002_domain(db: "sqlite_utils.Database") -> None:
     ])
 
 
-MIGRATIONS: list[Migration] = [m001_queue, m002_domain]
+def m003_job_superseded(db: "sqlite_utils.Database") -> None:
+    """A failed job whose unique key a later job completed (a photo fixed and re-added)
+    names that job: it leaves `failed list` and the failed counts, `failed show` keeps it."""
+    _run(db, [
+        "ALTER TABLE jobs ADD COLUMN superseded_by INTEGER",
+        "CREATE INDEX jobs_unique_key ON jobs(unique_key) WHERE unique_key IS NOT NULL",
+        # A trigger, so every path that marks a job done supersedes (worker, sync mode, a
+        # rescue), and a job without a unique key costs only the WHEN test.
+        "CREATE TRIGGER jobs_supersede AFTER UPDATE OF status ON jobs"
+        " WHEN NEW.unique_key IS NOT NULL AND NEW.status = 'done' AND OLD.status != 'done' BEGIN"
+        " UPDATE jobs SET superseded_by = NEW.id WHERE unique_key = NEW.unique_key AND status = 'failed'"
+        " AND superseded_by IS NULL AND id < NEW.id; END",
+        # Failures already fixed before the upgrade: the newest done job with the same key.
+        "UPDATE jobs SET superseded_by = (SELECT max(d.id) FROM jobs d WHERE d.unique_key = jobs.unique_key"
+        " AND d.status = 'done' AND d.id > jobs.id)"
+        " WHERE status = 'failed' AND unique_key IS NOT NULL",
+    ])
+
+
+def m004_worker_identity(db: "sqlite_utils.Database") -> None:
+    """What makes "the same host" certain: the kernel's boot id and the pid namespace, so
+    `status` can tell a worker whose pid is gone from one on another machine or container."""
+    _run(db, [
+        "ALTER TABLE workers ADD COLUMN boot_id TEXT",
+        "ALTER TABLE workers ADD COLUMN pid_ns TEXT",
+        "ALTER TABLE workers ADD COLUMN pid_start INTEGER",  # clock ticks since boot: a reused pid differs
+    ])
+
+
+def m005_outbox_resends(db: "sqlite_utils.Database") -> None:
+    """How many times `mail resend` sent a row again: each resend is its own .eml file."""
+    _run(db, ["ALTER TABLE outbox ADD COLUMN resends INTEGER NOT NULL DEFAULT 0"])
+
+
+MIGRATIONS: list[Migration] = [m001_queue, m002_domain, m003_job_superseded, m004_worker_identity,
+                               m005_outbox_resends]
 
 
 def _name(migration: Migration) -> str:

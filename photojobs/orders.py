@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -18,7 +17,6 @@ if TYPE_CHECKING:
     from .app import App
 
 MAX_NAME_CHARS = 200
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def check_email(email: str) -> str:
@@ -36,8 +34,10 @@ def check_email(email: str) -> str:
 def check_name(name: str | None) -> str | None:
     if name is None:
         return None
+    from ..mail.message import LINE_BREAKS_AND_CONTROLS
+
     value = name.strip()
-    if _CONTROL.search(value):
+    if LINE_BREAKS_AND_CONTROLS.search(value):
         raise UsageError("--name must not contain control characters or line breaks")
     if len(value) > MAX_NAME_CHARS:
         raise UsageError(f"--name is longer than {MAX_NAME_CHARS} characters")
@@ -48,6 +48,9 @@ def _photo_ids_of(app: "App", photo_ids: Sequence[int] | None, album: str | None
     if bool(photo_ids) == (album is not None):
         raise UsageError("give either --photo ID (one or more) or --album NAME")
     if album is not None:
+        from .photos.store import find_album
+
+        album = find_album(app, album)
         ids = photo_rows.sellable_in_album(app.backend, album)
         if not ids:
             raise NotFound(f"album {album!r} has no photos that can be sold",
@@ -66,14 +69,24 @@ def _photo_ids_of(app: "App", photo_ids: Sequence[int] | None, album: str | None
 
 
 def create_order(app: "App", email: str, *, name: str | None = None, photo_ids: Sequence[int] | None = None,
-                 album: str | None = None) -> dict[str, Any]:
+                 album: str | None = None, notify: bool = False) -> dict[str, Any]:
     """Create an order for `photo_ids` (in that order, repeats dropped) or for every photo
-    of `album` that did not fail (oldest first); returns the order as `show_order` does."""
+    of `album` that did not fail (oldest first); returns the order as `show_order` does.
+    With `notify`, the order-confirmation mail is queued in the same transaction (its
+    outbox id is the result's `confirmation_mail`)."""
     email, name = check_email(email), check_name(name)
+    mail_id = None
     with app.transaction() as tx:
         ids = _photo_ids_of(app, photo_ids, album)
         order_id = order_rows.insert(tx, email, name, ids, time.time())
-    return show_order(app, order_id)
+        if notify:
+            from .mail import queue_mail
+
+            mail_id = queue_mail(app, "order-confirmation", email, order_id=order_id)
+    order = show_order(app, order_id)
+    if notify:
+        order["confirmation_mail"] = mail_id
+    return order
 
 
 def order_photos(app: "App", order_id: int) -> list[Any]:

@@ -8,6 +8,7 @@ that owns them, so a setting lives next to the code that uses it.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 from pathlib import Path
@@ -58,6 +59,31 @@ class Settings:
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name not in ("sections", "config_path")}
 
+# The number settings' ranges, (minimum, maximum), in seconds unless the name says hours.
+# A lease under 5 s is renewed too rarely to hold under load (a job would run twice at once);
+# under 1 s a lock budget or timeout leaves no room for a busy disk.
+RANGES = {
+    "busy_timeout": (0.01, 3600.0),
+    "lock_budget": (1.0, 86400.0),
+    "lease": (5.0, 86400.0),
+    "grace": (0.0, 86400.0),
+    "keep_done_hours": (0.0, 87600.0),
+}
+LARGEST = 1e9  # no number setting means more than this: past it, sleeps and timers overflow
+
+
+def check_number(value: Any, key: str, where: str, minimum: float = 0.0, maximum: float = LARGEST,
+                 whole: bool = False) -> Any:
+    """A number setting, finite and within [minimum, maximum] (no silent clamping), or a
+    ConfigError naming the key and where it came from. Every section's parser uses it."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{where}: {key} = {value!r} is not a number")
+    if not math.isfinite(value) or not minimum <= value <= maximum:
+        raise ConfigError(f"{where}: {key} = {value!r} is out of range: expected {minimum:g} to {maximum:g}")
+    if whole and value != int(value):
+        raise ConfigError(f"{where}: {key} = {value!r} is not a whole number")
+    return int(value) if whole else float(value)
+
 
 def _coerce(name: str, value: Any, source: str) -> Any:
     kind = type(Settings.__dataclass_fields__[name].default)
@@ -66,10 +92,8 @@ def _coerce(name: str, value: Any, source: str) -> Any:
             items = value.split(",") if isinstance(value, str) else list(value)
             return tuple(str(i).strip() for i in items if str(i).strip())
         if kind is float:
-            number = float(value)
-            if number < 0:
-                raise ValueError
-            return number
+            number = float(value) if isinstance(value, str) else value
+            return check_number(number, name, source, *RANGES.get(name, (0.0, LARGEST)))
         if kind is str:
             if not isinstance(value, (str, int, float)):
                 raise ValueError
@@ -117,6 +141,9 @@ def read_config(path: Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start} is {exc.object[exc.start:exc.start + 1]!r})",
+                          hint="save the file as UTF-8") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
 

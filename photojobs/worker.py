@@ -13,16 +13,20 @@ import logging
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from .storage import Backend, open_backend
-from .errors import JobTimeout, UsageError, WorkerLost
+from .claims import settle, sweep
+from .errors import DatabaseLocked, JobTimeout, UsageError, WorkerLost
+from .liveness import identity, process_start, rescue_dead_workers
+from .lock_wait import LockWaiter
 from .outage import Outage
 from .settings import Settings
+from .storage import Backend, open_backend
 
-if TYPE_CHECKING:  # multiprocessing and the child's code are imported when the first child is made:
+if TYPE_CHECKING:  # multiprocessing and the child's code load with the first child:
     import multiprocessing  # a cron run that finds no work starts faster without them
 
     from .worker_child import Slot
@@ -45,6 +49,9 @@ class WorkerOptions:
     max_time: float | None = None
     memory_mb: float | None = None
     stop_when_empty: bool = False
+    # A long-running worker (`work`, every --loop) waits out a write lock held past
+    # lock_budget; a cron drain gives up with exit 3 (its claim files keep its jobs' record).
+    wait_for_lock: bool = True
 
     def __post_init__(self) -> None:
         self.queues = tuple(q.strip() for q in self.queues if q.strip())
@@ -76,6 +83,35 @@ class WorkReport:
         return 1 if self.failed else 0
 
 
+def start_context():
+    """How children start: never by a bare fork of the supervisor, whose SQLite connection
+    (and the CLI's) would cross into them (SQLite's locks are per process: a child forked
+    with an open connection can corrupt the database).
+
+    Linux: forkserver, a clean server process (started once per worker, with the job code
+    imported: about a second on a busy machine) that forks each child in tens of
+    milliseconds. Other systems (macOS laptops): spawn, a fresh interpreter per child, the
+    start method that is safe there (~0.6 s a child), which matters only when children are
+    replaced often. See bench/README.md (Chaos) for the figures."""
+    import multiprocessing
+
+    if sys.platform.startswith("linux"):
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload((["__main__"] if _main_is_rerun() else []) + ["photojobs.worker_child",
+                                                                                 "photojobs.jobs"])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+def _main_is_rerun() -> bool:
+    """Whether each child would run the main module again: a script run by its path (the
+    `photojobs` script, a web app's) is, so the server imports it once for all of them;
+    `python -m photojobs` runs photojobs.__main__, which children skip."""
+    main = sys.modules.get("__main__")
+    name = getattr(getattr(main, "__spec__", None), "name", None) or ""
+    return bool(getattr(main, "__file__", None)) and not name.endswith("__main__")
+
+
 class Child:
     def __init__(self, index: int, token: str, process: multiprocessing.Process, slot: Slot):
         self.index, self.token, self.process, self.slot = index, token, process, slot
@@ -96,7 +132,7 @@ class Worker:
         self._signals = 0
         self._stopping = False
         self._stop_deadline: float | None = None
-        self._ctx: multiprocessing.context.ForkContext | None = None  # made with the first child
+        self._ctx: "multiprocessing.context.BaseContext | None" = None  # made with the first child
         self._claimed = None
         self._incarnation = 0
         self._finished = [0, 0, 0]  # done, failed, retried by children that have exited
@@ -104,6 +140,8 @@ class Worker:
         self._crashes = 0  # children in a row that died at start-up, holding no job
         self._outage = Outage("the supervisor")
         self._published = 0.0
+        self._gave_up: DatabaseLocked | None = None  # a child found the database locked (cron mode)
+        self._logging: list | None = None
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -111,9 +149,12 @@ class Worker:
         from .app import App
         from .registry import registry
 
-        registry.load(self.settings.imports, str(self.settings.root))  # import errors surface here, before any fork
+        registry.load(self.settings.imports, str(self.settings.root))  # import errors surface here, before any start
         started = time.monotonic()
         backend = open_backend(self.settings)
+        if self.options.wait_for_lock:
+            backend.on_lock_wait = LockWaiter(self.settings.db_path, self.settings.lock_budget,
+                                              f"the worker {self.id}", tend=self._tend_while_waiting)
         self.app = App(self.settings, backend)
         try:
             self._rescue(backend)
@@ -126,26 +167,31 @@ class Worker:
                     self._spawn(index)
                 self._supervise(backend, started)
             finally:
+                backend.on_lock_wait = None  # on the way out, a held lock is no reason to stay
+                self._stop_children(backend)  # first: a failing supervisor never leaves children running
                 self._restore_signals(previous)
                 self._outage.attempt(lambda: self._unregister(backend), None)
         finally:
             self.report.seconds = time.monotonic() - started
             backend.close()
+        if self._gave_up is not None:
+            raise self._gave_up
         return self.report
 
     def _spawn(self, index: int) -> Child:
         self._incarnation += 1
         token = f"{self.id}/{index}.{self._incarnation}"
-        from .worker_child import Slot, child_main
+        from .worker_child import Slot, child_main, logging_setup
 
         if self._ctx is None:
-            import multiprocessing
-
-            self._ctx = multiprocessing.get_context("fork")
+            self._ctx = start_context()
             self._claimed = self._ctx.Value("q", 0)
+            self._logging = logging_setup()
         slot = Slot(self._ctx)
+        # Not daemonic (a job may start processes of its own): _stop_children ends them instead.
         process = self._ctx.Process(target=child_main, name=f"photojobs-worker-{index}",
-                                    args=(self.settings, self.options, slot, token, self._claimed), daemon=False)
+                                    args=(self.settings, self.options, slot, token, self._claimed, self._logging),
+                                    daemon=False)
         process.start()
         child = Child(index, token, process, slot)
         if index < len(self.children):
@@ -164,13 +210,10 @@ class Worker:
             now = time.monotonic()
             if self.options.max_time and now - started >= self.options.max_time:
                 self.stop()
-            if self._stopping and self._stop_deadline and now >= self._stop_deadline:
-                self._kill_all(backend)
+            self._tend()
             for child in list(self.children):
                 if child.process.exitcode is not None:
                     self._reap(backend, child)
-                else:
-                    self._enforce_timeout(child)
             self._publish()
             if all(c.process.exitcode is not None for c in self.children) and self._all_reaped():
                 return
@@ -187,16 +230,20 @@ class Worker:
                 self._outage.attempt(lambda: self._check_restart(backend), None)
                 next_control = now + 1.0
             if now >= next_prune:
-                self._outage.attempt(lambda: backend.prune(time.time() - self.settings.keep_done_hours * 3600), 0)
+                self._outage.attempt(lambda: self._prune(backend), None)
                 next_prune = now + 300.0
             wait([c.process.sentinel for c in self.children if c.process.exitcode is None], timeout=TICK)
+
+    def _prune(self, backend: Backend) -> None:
+        backend.prune(time.time() - self.settings.keep_done_hours * 3600)
+        sweep(self.settings, backend.holders(), older_than=self.settings.lease + 3600)
 
     def _all_reaped(self) -> bool:
         return all(c.reaped for c in self.children)
 
     def _reap(self, backend: Backend, child: Child) -> None:
-        """A child exited: account for its job, give back its other jobs, maybe replace it."""
-        from .worker_child import RECYCLE
+        """A child exited: account for its jobs, maybe replace it."""
+        from .worker_child import LOCKED, RECYCLE
 
         if child.reaped:
             return
@@ -205,20 +252,31 @@ class Worker:
         code = child.process.exitcode
         done, failed, retried = child.slot.counts()
         job_id = child.slot.job_id()
-        if job_id and code not in (0, RECYCLE) and not child.slot.abandoned():
-            if child.killed_for == job_id:
-                exc: Exception = JobTimeout("the job ran past its timeout and was killed")
+        if code == LOCKED:
+            # A run that does not wait: leave the claim to the next worker's rescue (its file
+            # says what ran), stop, and exit 3.
+            self._gave_up = self._gave_up or DatabaseLocked(
+                f"database {self.settings.db_path} stayed locked past lock_budget ({self.settings.lock_budget:g}s)",
+                hint="another process holds its write lock; try again, or raise lock_budget")
+            self.stop()
+        else:
+            if child.slot.abandoned():
+                exc: Exception | None = None  # a stop that could not wait: given back, attempt not counted
+            elif child.killed_for and child.killed_for == job_id:
+                exc = JobTimeout("the job ran past its timeout and was killed")
             else:
                 exc = WorkerLost(f"the worker process died while running the job (exit code {code})")
-            outcome = self._outage.attempt(lambda: self._record_lost(backend, child.token, job_id, exc), "")
-            failed += outcome == "failed"
-            retried += outcome == "retry"
-        self._outage.attempt(lambda: backend.release(child.token), 0)  # else its lease brings them back
+            # While the database server is gone, left to the leases (a later rescue settles them).
+            counts = self._outage.attempt(
+                lambda: settle(self.app, child.token, backend.reserved_by(child.token), exc, expired=False,
+                               tries_of=self._tries, running=job_id or None), {"failed": 0, "retry": 0})
+            failed += counts["failed"]
+            retried += counts["retry"]
         self._finished[0] += done
         self._finished[1] += failed
         self._finished[2] += retried
         child.slot.reset_counts()
-        crashed_at_start = code not in (0, RECYCLE) and not job_id and time.monotonic() - child.started < 2
+        crashed_at_start = code not in (0, RECYCLE, LOCKED) and not job_id and time.monotonic() - child.started < 2
         self._crashes = self._crashes + 1 if crashed_at_start else 0
         if self._crashes >= 5:
             log.error("worker processes keep dying at start-up; stopping", extra={"event": "crash_loop"})
@@ -226,14 +284,6 @@ class Worker:
         # Exit code 0: it stopped by itself (empty queue in cron mode, or --max-jobs reached).
         if not self._stopping and code != 0:
             self._spawn(child.index)
-
-    def _record_lost(self, backend: Backend, token: str, job_id: int, exc: Exception) -> str:
-        from .runner import record_failure
-
-        job = next((j for j in backend.reserved_by(token) if j.id == job_id), None)
-        if job is None:
-            return ""
-        return record_failure(self.app, job, token, exc, None, tries=self._tries(job))
 
     def _tries(self, job) -> int:
         from .runner import limits
@@ -247,15 +297,50 @@ class Worker:
             log.warning("job killed", extra={"event": "timeout", "job": {"id": job_id}})
             child.process.kill()
 
-    def _kill_all(self, backend: Backend) -> None:
-        """Past the grace period, or a second signal: stop children now, give their jobs back."""
+    def _tend(self) -> None:
+        """What supervision needs no database for; also run while waiting for a held lock."""
+        if self._stopping and self._stop_deadline and time.monotonic() >= self._stop_deadline:
+            self._kill_all()
+        for child in self.children:
+            if child.process.exitcode is None:
+                self._enforce_timeout(child)
+
+    def _tend_while_waiting(self, waited: float) -> None:
+        """Between tries for a held lock: supervise; once stopping with no child left, stop
+        waiting past lock_budget (the claim files and leases settle what is left)."""
+        self._tend()
+        if (self._stopping and waited > self.settings.lock_budget
+                and all(c.process.exitcode is not None for c in self.children)):
+            raise DatabaseLocked(f"database {self.settings.db_path} stayed locked past lock_budget while stopping",
+                                 hint="its jobs go back when their leases run out")
+
+    def _kill_all(self) -> None:
+        """Past the grace period, or a second signal: stop children now; the loop reaps them
+        and gives their jobs back."""
         for child in self.children:
             if child.process.exitcode is None:
                 child.slot.abandon()  # its job goes back to pending, attempt not counted
                 child.process.kill()
+        self._stop_deadline = None
+
+    def _stop_children(self, backend: Backend) -> None:
+        """On the way out, normal or not: no child outlives its supervisor. Children still
+        running here (the supervisor is failing) are killed, then accounted for if the
+        database lets us; otherwise their leases run out and their claim files tell the
+        worker that rescues them what they did."""
+        self._stopping = True
+        live = [c for c in self.children if c.process.exitcode is None]
+        for child in live:
+            child.process.kill()
         for child in self.children:
             child.process.join()
-        self._stop_deadline = None
+        for child in live:
+            try:
+                self._reap(backend, child)
+            except Exception as exc:  # the failure we are leaving on may be the database's
+                log.error("could not record a stopped worker process's jobs; their leases will run out",
+                          extra={"event": "stop_error", "error": f"{type(exc).__name__}: {exc}"})
+                break
 
     def stop(self) -> None:
         """Stop claiming; running jobs get the grace period to finish."""
@@ -281,14 +366,17 @@ class Worker:
             self.on_progress(self.report)
 
     def _rescue(self, backend: Backend) -> None:
-        """Jobs whose lease expired (their worker was killed): take them over, count the
-        lost attempt, run again (or fail them, their tries spent)."""
+        """Jobs whose lease expired (their worker was killed): the running one counts an
+        attempt and runs again; its claim's finished jobs are done, unstarted ones go back."""
         rescuer = f"{self.id}/rescue"
-        for job, _ in backend.rescue_expired(rescuer):
-            from .runner import record_failure  # only when there is one: a quiet cron run skips the import
-
-            record_failure(self.app, job, rescuer, WorkerLost("the worker holding the job stopped renewing its lease"),
-                           None, tries=self._tries(job))
+        by_token: dict[str, list] = {}
+        for job, token in backend.rescue_expired(rescuer):  # now held by the rescuer
+            by_token.setdefault(token, []).append(job)
+        for token, jobs in by_token.items():
+            settle(self.app, token, jobs, WorkerLost("the worker holding the job stopped renewing its lease"),
+                   expired=True, tries_of=self._tries, holder=rescuer)
+        # A worker of this host whose process is gone: its jobs now, not after its lease.
+        rescue_dead_workers(self.app, self._tries)
 
     # -- signals -----------------------------------------------------------------------------
 
@@ -315,17 +403,18 @@ class Worker:
     # -- the workers table, for `status` ---------------------------------------------------------
 
     def _register(self, backend: Backend) -> None:
-        backend.register_worker(self.id, socket.gethostname(), os.getpid(), self.options.queues,
-                                self.options.concurrency)
+        host, boot_id, pid_ns = identity()
+        started = process_start(os.getpid())
+        backend.register_worker(self.id, host, os.getpid(), self.options.queues, self.options.concurrency,
+                                boot_id=boot_id, pid_ns=pid_ns, pid_start=started[1] if started else None)
 
     def _heartbeat(self, backend: Backend) -> None:
         backend.heartbeat(self.id, [c.slot.current()[0] for c in self.children if c.process.exitcode is None])
 
     def _check_restart(self, backend: Backend) -> None:
         """`photojobs queue restart` (a deploy): finish the current jobs and exit."""
-        from .ops.queues import restart_requested_after
-
-        if not self._stopping and restart_requested_after(backend, self.started_at):
+        requested = backend.restart_requested_at()
+        if not self._stopping and requested is not None and requested > self.started_at:
             log.info("restart requested", extra={"event": "restart"})
             self.stop()
 

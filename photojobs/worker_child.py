@@ -15,6 +15,8 @@ import signal
 import time
 from typing import TYPE_CHECKING
 
+from .claims import ClaimLog
+from .lock_wait import LockWaiter
 from .outage import SERVER_GONE, Outage
 from .runner import DONE, FAILED, RETRY, execute, install_alarm, limits
 
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("photojobs.worker")
 
 RECYCLE = 100  # exit code: "replace me" (over --memory)
+LOCKED = 101  # exit code: the database stayed locked past lock_budget (a run that does not wait)
 MAX_BATCH = 64
 FAST_BATCH_SECONDS = 0.05  # a batch that ran faster than this may grow
 FLUSH_SECONDS = 0.05  # successes are recorded together, at most this late
@@ -104,6 +107,9 @@ class ChildLoop:
         self.options, self.slot, self.token, self.claimed = options, slot, token, claimed
         self.app = App(settings)
         self.backend = self.app.backend
+        if options.wait_for_lock:
+            self.backend.on_lock_wait = LockWaiter(settings.db_path, settings.lock_budget, f"worker process {os.getpid()}")
+        self.claim_log = ClaimLog(settings, token)
         self.batch = 1
         self.pending_done: list[tuple[int, float]] = []
         self.flush_at = 0.0
@@ -164,10 +170,9 @@ class ChildLoop:
             quota = self._reserve_quota()
             if quota == 0:
                 break
-            jobs = self.backend.claim(self.options.queues, self.token, quota)
+            jobs = self.claim(quota)
             self._return_quota(quota - len(jobs))
             if not jobs:
-                self.flush()
                 if self.options.stop_when_empty:
                     break
                 self.idle()
@@ -178,9 +183,20 @@ class ChildLoop:
             if self.options.memory_mb and _rss_mb() > self.options.memory_mb:
                 self.flush()
                 log.info("worker recycled", extra={"event": "recycle", "rss_mb": round(_rss_mb())})
+                self.claim_log.close()
                 return RECYCLE
         self.flush()
+        self.claim_log.close()
         return 0
+
+    def claim(self, quota: int) -> list:
+        """Record the last claim's successes and claim more, in one transaction; only then
+        start the claim file afresh (a kill between the two leaves the new jobs unstarted)."""
+        with self.backend.transaction():
+            self.flush()
+            jobs = self.backend.claim(self.options.queues, self.token, quota)
+        self.claim_log.new_claim()
+        return jobs
 
     def run_batch(self, jobs: list) -> None:
         for index, job in enumerate(jobs):
@@ -191,8 +207,10 @@ class ChildLoop:
                 return
             job_limits = limits(self.app, job, self.options.tries, self.options.timeout)
             self.slot.begin(job.id, time.time() + job_limits[1])
+            self.claim_log.started(job.id)
             outcome, duration = execute(self.app, job, self.token, job_limits=job_limits)
             if outcome == DONE:
+                self.claim_log.finished(job.id, duration)
                 self.pending_done.append((job.id, duration))
                 if not self.flush_at:
                     self.flush_at = time.monotonic() + FLUSH_SECONDS
@@ -218,12 +236,97 @@ class ChildLoop:
         self.backend.wait_for_jobs(self.options.sleep * (0.75 + random.random() / 2), interrupted=self.stopping)
 
 
-def child_main(settings: "Settings", options: "WorkerOptions", slot: Slot, token: str, claimed) -> None:
+def _watch_parent() -> None:
+    """Portable: SIGKILL this child as soon as the supervisor is gone, however it went.
+
+    The start method gives the child a pipe whose other end only the supervisor holds; it
+    reads as closed the moment the supervisor exits. Where there is none, the parent pid
+    changing (the child was re-parented) says the same, a little later."""
+    import multiprocessing
+    import threading
+    from multiprocessing.connection import wait
+
+    parent = multiprocessing.parent_process()
+    sentinel = getattr(parent, "sentinel", None)
+    first_parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            if sentinel is not None:
+                if wait([sentinel], timeout=None):
+                    break
+            else:
+                time.sleep(0.2)
+                if os.getppid() != first_parent:
+                    break
+        os.kill(os.getpid(), signal.SIGKILL)  # as PR_SET_PDEATHSIG would: its jobs are settled by lease
+
+    threading.Thread(target=watch, name="photojobs-parent-watch", daemon=True).start()
+
+
+def child_main(settings: "Settings", options: "WorkerOptions", slot: Slot, token: str, claimed,
+               logging_setup: list) -> None:
     _die_with_parent()
+    _watch_parent()
     # The supervisor decides about stopping; the child only notes a signal (Ctrl-C reaches
     # the whole process group) and finishes its current job.
     signal.signal(signal.SIGTERM, lambda *_: slot.request_stop())
     signal.signal(signal.SIGINT, lambda *_: slot.request_stop())
+    restore_logging(logging_setup)
+    from .errors import DatabaseLocked
+    from .registry import registry
+
+    registry.load(settings.imports, str(settings.root))  # a fresh process: the job modules again
     install_alarm()
-    code = ChildLoop(settings, options, slot, token, claimed).run()
+    try:
+        code = ChildLoop(settings, options, slot, token, claimed).run()
+    except DatabaseLocked as exc:  # a cron run gives up; its claim file tells the next worker what it did
+        log.warning("database locked past lock_budget; this run stops", extra={"event": "locked", "error": str(exc)})
+        code = LOCKED
+    except Exception as exc:  # one line (the supervisor replaces it); the traceback only with -v
+        _report_crash(exc)
+        code = 1
     os._exit(code)
+
+
+def logging_setup() -> list:
+    """The "photojobs" logger's handlers, as a child started afresh can rebuild them."""
+    from . import logs
+    from .logs import ConsoleHandler, JsonLinesHandler
+
+    logger = logging.getLogger("photojobs")
+    setup: list = [("level", logger.level), ("verbose", logs.VERBOSE)]
+    for handler in logger.handlers:
+        if isinstance(handler, JsonLinesHandler):
+            setup.append(("file", str(handler.path), handler.max_bytes, handler.backups, handler.level))
+        elif isinstance(handler, ConsoleHandler):
+            setup.append(("console", handler.level, handler.busy_level))
+    return setup
+
+
+def restore_logging(setup: list) -> None:
+    from . import logs
+    from .logs import ConsoleHandler, JsonLinesHandler
+
+    logger = logging.getLogger("photojobs")
+    for entry in setup:
+        if entry[0] == "level":
+            logger.setLevel(entry[1])
+        elif entry[0] == "verbose":
+            logs.VERBOSE = entry[1]  # tracebacks with -v, in a child started afresh too
+        elif entry[0] == "file":
+            logger.addHandler(JsonLinesHandler(entry[1], entry[2], entry[3], level=entry[4]))
+        elif entry[0] == "console":
+            handler = ConsoleHandler(level=entry[1])
+            handler.busy_level = entry[2]
+            logger.addHandler(handler)
+
+
+def _report_crash(exc: Exception) -> None:
+    from . import logs
+
+    log.error("worker process stopped", extra={"event": "child_error", "error": f"{type(exc).__name__}: {exc}"})
+    if logs.VERBOSE:
+        import traceback
+
+        traceback.print_exception(exc)

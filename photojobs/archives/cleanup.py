@@ -10,6 +10,8 @@ Orphans and temp files are only touched once older than the grace period (longer
 the archive job's timeout), so a build in progress, or one that has just renamed its
 file into place, is never disturbed. Only files directly inside storage/downloads are
 ever deleted, never through a symlink. The dry run reports the same and changes nothing.
+With `max_time` (cron: end before the next tick) it stops between files once the time is
+up and says so (`stopped_early`); the next run goes on where it stopped.
 
 Settings (photojobs.toml), optional:
 
@@ -25,7 +27,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError
+from ..errors import UsageError
+from ..settings import check_number
 from ..storage import downloads as download_rows
 from .downloads import downloads_folder
 from .zipwriter import TEMP_SUFFIX
@@ -38,9 +41,7 @@ DEFAULT_GRACE_SECONDS = 3600.0
 
 def grace_seconds(app: "App") -> float:
     value = app.settings.section("downloads").get("grace_seconds", DEFAULT_GRACE_SECONDS)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ConfigError(f"[downloads] grace_seconds must be a number of seconds, not {value!r}")
-    return float(value)
+    return check_number(value, "grace_seconds", "[downloads]")
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -65,9 +66,11 @@ def _remove(path: Path, dry_run: bool) -> bool:
         return False
 
 
-def _expire(app: "App", folder: Path, now: float, dry_run: bool) -> list[dict[str, Any]]:
+def _expire(app: "App", folder: Path, now: float, dry_run: bool, out_of_time: Any) -> list[dict[str, Any]]:
     expired = []
     for row in download_rows.expiring(app.backend, now):
+        if out_of_time():
+            break
         path = Path(row["path"]) if row["path"] else None
         size = _size(path) if path is not None and _inside(path, folder) else None
         freed = size if size is not None and _remove(path, dry_run) else 0  # type: ignore[arg-type]
@@ -80,12 +83,23 @@ def _expire(app: "App", folder: Path, now: float, dry_run: bool) -> list[dict[st
 
 
 def cleanup_downloads(app: "App", *, dry_run: bool = False, now: float | None = None,
-                      grace: float | None = None) -> dict[str, Any]:
-    """Collect expired downloads' files, orphans and stale temp files; returns a report."""
+                      grace: float | None = None, max_time: float | None = None) -> dict[str, Any]:
+    """Collect expired downloads' files, orphans and stale temp files (for at most
+    `max_time` seconds); returns a report."""
+    if max_time is not None and max_time <= 0:
+        raise UsageError("--max-time must be positive")
+    deadline = time.monotonic() + max_time if max_time is not None else None
+    stopped = []
+
+    def out_of_time() -> bool:
+        if deadline is not None and time.monotonic() >= deadline:
+            stopped.append(True)
+        return bool(stopped)
+
     now = time.time() if now is None else now
     grace = grace_seconds(app) if grace is None else grace
     folder = downloads_folder(app.settings)
-    expired = _expire(app, folder, now, dry_run)
+    expired = _expire(app, folder, now, dry_run, out_of_time)
     handled = {e["path"] for e in expired if e["path"]}
     live = download_rows.ready_paths(app.backend)
     live -= handled
@@ -95,6 +109,8 @@ def cleanup_downloads(app: "App", *, dry_run: bool = False, now: float | None = 
     except FileNotFoundError:
         entries = []
     for entry in entries:
+        if out_of_time():
+            break
         info = entry.stat(follow_symlinks=False)
         if stat.S_ISDIR(info.st_mode) or entry.path in handled:
             continue
@@ -110,7 +126,7 @@ def cleanup_downloads(app: "App", *, dry_run: bool = False, now: float | None = 
             (temps if is_temp else orphans).append(record)
     freed = sum(r["freed_bytes"] for r in (*expired, *orphans, *temps))
     return {"dry_run": dry_run, "folder": str(folder), "expired": expired, "orphans": orphans, "temp_files": temps,
-            "kept_files": kept, "freed_bytes": freed}
+            "kept_files": kept, "freed_bytes": freed, "stopped_early": bool(stopped)}
 
 
 __all__ = ["cleanup_downloads", "grace_seconds"]

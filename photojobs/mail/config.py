@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import ConfigError
+from ..settings import LARGEST, check_number
 
 TRANSPORTS = ("file", "smtp")
 TLS_MODES = ("starttls", "ssl", "none")
@@ -79,13 +80,9 @@ class MailConfig:
             return False
 
 
-def _number(table: Mapping[str, Any], key: str, default: float, kind: type = float, minimum: float = 0) -> Any:
-    value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
-        raise ConfigError(f"[mail] {key} = {value!r}: expected a number of at least {minimum}")
-    if kind is int and value != int(value):
-        raise ConfigError(f"[mail] {key} = {value!r}: expected a whole number")
-    return kind(value)
+def _number(table: Mapping[str, Any], key: str, default: float, kind: type = float, minimum: float = 0,
+            maximum: float = LARGEST) -> Any:
+    return check_number(table.get(key, default), key, "[mail]", minimum, maximum, whole=kind is int)
 
 
 def _text(table: Mapping[str, Any], key: str, default: str | None, choices: tuple[str, ...] = ()) -> Any:
@@ -121,17 +118,15 @@ def mail_config(settings: Any, env: Mapping[str, str] | None = None) -> MailConf
         rate_per_minute=_number(table, "rate_per_minute", 0, int),
         max_inline_images=_number(table, "max_inline_images", 20, int),
         host=_text(table, "host", "localhost"),
-        port=_number(table, "port", DEFAULT_PORTS[tls], int, 1),
+        port=_number(table, "port", DEFAULT_PORTS[tls], int, 1, 65535),
         tls=tls,
         username=_text(table, "username", None) or env.get(USERNAME_ENV) or None,
         password_env=_text(table, "password_env", PASSWORD_ENV),
-        connect_timeout=_number(table, "connect_timeout", 10.0, float, 0.001),
-        timeout=_number(table, "timeout", 30.0, float, 0.001),
+        connect_timeout=_number(table, "connect_timeout", 10.0, float, 1),
+        timeout=_number(table, "timeout", 30.0, float, 1),
         cafile=_path(settings.root, _text(table, "cafile", None)),
         mail_dir=settings.storage_path / "mail",
     )
-    if config.port > 65535:
-        raise ConfigError(f"[mail] port = {config.port}: expected at most 65535")
     if config.cafile is not None and not config.cafile.is_file():
         raise ConfigError(f"[mail] cafile {config.cafile} does not exist")
     if config.templates is not None and not config.templates.is_dir():

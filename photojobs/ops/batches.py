@@ -1,9 +1,10 @@
 """Batches: jobs dispatched together under a name (`dispatch_many(..., batch="shoot 12")`).
 
-A batch's total is what was dispatched; its jobs' rows say how many are pending, running,
+A batch's total is what was dispatched; its jobs' rows say how many are pending, reserved,
 done and failed. Rows can disappear (done rows are pruned after `keep_done_hours`, failed
 ones can be forgotten, a duplicate skipped at dispatch never had one): those are counted
 as `missing` and as finished, so progress still reaches 1.0.
+A failed job superseded by a later success with its unique key is not counted as failed.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from .common import iso
 if TYPE_CHECKING:
     from ..app import App
 
+
 def _summary(row) -> dict:
     total = row["total"] or 0
     missing = max(0, total - row["present"])
-    unfinished = row["pending"] + row["running"]
+    unfinished = row["pending"] + row["reserved"]
     finished = max(0, total - unfinished)
     return {"id": row["id"], "name": row["name"], "total": total, "pending": row["pending"],
-            "running": row["running"], "done": row["done"], "failed": row["failed"], "missing": missing,
+            "reserved": row["reserved"], "done": row["done"], "failed": row["failed"], "missing": missing,
             "progress": round(finished / total, 4) if total else 1.0, "finished": unfinished == 0,
             "created_at": iso(row["created_at"]),
             "finished_at": iso(row["last_finished_at"]) if unfinished == 0 else None}

@@ -3,6 +3,10 @@
 Failed jobs are rows of `jobs` with status 'failed'; every attempt's error is a row of
 `job_errors`. Retrying puts a job back as pending with fresh tries and keeps its error
 history; forgetting, flushing and pruning delete the rows and their errors.
+
+A failed job is superseded when a later job with its unique key succeeds (a photo fixed and
+added again): `superseded_by` names that job. It leaves the list, the counts and `--all`;
+`failed show` still shows it, and forget, flush and prune delete it like any failed job.
 """
 
 from __future__ import annotations
@@ -12,22 +16,26 @@ import time
 from typing import TYPE_CHECKING, Sequence
 
 from ..errors import NotFound, UsageError
-from .common import check_queue_name, iso
+from .common import check_known_queues, check_queue_name, iso
 
 if TYPE_CHECKING:
     from ..app import App
+
 
 def _row_summary(row) -> dict:
     return {"id": row["id"], "name": row["name"], "queue": row["queue"], "attempts": row["attempts"],
             "failed_at": iso(row["finished_at"]), "error": row["last_error"], "batch_id": row["batch_id"]}
 
 
+def _known(app: "App", queue: str) -> str:
+    return check_known_queues(app, [check_queue_name(queue)])[0]
+
+
 def list_failed(app: "App", queue: str | None = None, limit: int | None = None) -> list[dict]:
-    """Failed jobs, most recent first."""
+    """Failed jobs (not superseded), most recent first."""
     if limit is not None and limit < 1:
         raise UsageError("--limit must be at least 1")
-    queue = check_queue_name(queue) if queue else None
-    return [_row_summary(r) for r in app.backend.list_failed(queue, limit)]
+    return [_row_summary(r) for r in app.backend.list_failed(_known(app, queue) if queue else None, limit)]
 
 
 def _not_failed(app: "App", job_id: int) -> NotFound:
@@ -47,7 +55,8 @@ def show_failed(app: "App", job_id: int) -> dict:
         payload = json.loads(row["payload"])
     except (TypeError, ValueError):
         payload = row["payload"]
-    return {**_row_summary(row), "payload": payload, "tries": row["tries"], "unique_key": row["unique_key"],
+    return {**_row_summary(row), "superseded_by": row["superseded_by"], "payload": payload, "tries": row["tries"],
+            "unique_key": row["unique_key"],
             "created_at": iso(row["created_at"]), "duration": round(row["duration"], 6) if row["duration"] is not None else None,
             "errors": [{"attempt": e["attempt"], "error_class": e["error_class"], "message": e["message"],
                         "at": iso(e["at"]), "traceback": e["traceback"]} for e in errors]}
@@ -57,15 +66,19 @@ def retry_failed(app: "App", ids: Sequence[int] = (), *, all_jobs: bool = False,
     """Put failed jobs back as pending with fresh tries, in one transaction.
 
     Either `ids` (each must be a failed job, or nothing changes), `all_jobs`, or `queue`.
-    A job whose unique key is held by a live job again is skipped and reported.
+    A job whose unique key is held by a live job again is skipped and reported; a
+    superseded job is not retried (a later job with its key succeeded).
     """
     chosen = sum([bool(ids), all_jobs, queue is not None])
     if chosen != 1:
         raise UsageError("give job ids, --all, or --queue Q (one of them)")
     result = app.backend.retry_failed(ids=[int(i) for i in ids] if ids else None,
-                                      queue=check_queue_name(queue) if queue is not None else None)
+                                      queue=_known(app, queue) if queue is not None else None)
     if result.missing:
         raise _not_failed(app, result.missing[0])
+    if result.superseded:
+        job_id, by = result.superseded[0]
+        raise UsageError(f"job {job_id} was superseded by job {by}, which succeeded: nothing to retry")
     return {"retried": result.retried,
             "skipped": [{"id": job_id, "reason": f"a live job holds its unique key {key!r}"}
                         for job_id, key in result.skipped]}
@@ -77,9 +90,14 @@ def forget_failed(app: "App", job_id: int) -> None:
         raise _not_failed(app, job_id)
 
 
+def count_flushable(app: "App", queue: str | None = None) -> int:
+    """How many jobs `flush_failed` would delete (superseded ones included)."""
+    return app.backend.count_jobs(_known(app, queue) if queue else None, "failed")
+
+
 def flush_failed(app: "App", queue: str | None = None) -> int:
     """Delete every failed job (of `queue`, if given); returns how many."""
-    return app.backend.discard(status="failed", queue=check_queue_name(queue) if queue else None)
+    return app.backend.discard(status="failed", queue=_known(app, queue) if queue else None)
 
 
 def prune_failed(app: "App", hours: float) -> int:

@@ -1,9 +1,11 @@
 """What the queue is doing: per-queue depth, age and throughput, the live workers; monitor.
 
 Counts come from the storage: pending (ready now), delayed (pending, not yet due),
-reserved (running), failed; done and failed in the last hour; mean and p95 run time of
+reserved (running), failed (not superseded by a later success); done and failed in the last hour; mean and p95 run time of
 the jobs done in the last hour (done rows are kept `keep_done_hours`). A worker is live
-while its heartbeat is younger than three leases.
+while its heartbeat is younger than three leases, unless it ran on this host and its
+process is gone: then it is dead at once (photojobs.liveness), and the next worker to
+start on this host, or any running one within seconds, takes its jobs back.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import time
 from typing import TYPE_CHECKING, Sequence
 
 from ..errors import UsageError
-from .common import iso, parse_queue_list
+from .common import check_known_queues, iso, parse_queue_list
 
 if TYPE_CHECKING:
     from ..app import App
@@ -51,32 +53,38 @@ def queue_stats(app: "App", queues: Sequence[str] | None = None) -> dict[str, di
     return result
 
 
-def workers(app: "App") -> tuple[list[dict], int]:
-    """The live workers (heartbeat younger than 3 leases) and how many stale rows there are."""
+def workers(app: "App") -> tuple[list[dict], list[dict], int]:
+    """The live workers (heartbeat younger than 3 leases), the dead ones (this host's, pid
+    gone) and how many stale rows there are."""
+    from ..liveness import is_dead
+
     now = time.time()
-    live, stale = [], 0
+    live, dead, stale = [], [], 0
     running: dict[str, set[int]] = {}  # worker id -> the jobs its processes hold now
     for job_id, token in app.backend.reservations():
         running.setdefault(token.split("/")[0], set()).add(job_id)
     for row in app.backend.workers():
         age = now - (row["heartbeat_at"] or 0)
-        if age > 3 * app.settings.lease:
+        gone = is_dead(row)
+        if age > 3 * app.settings.lease and not gone:
             stale += 1
             continue
         # the heartbeat's list is up to a third of a lease old; the claims are current
         current = sorted(running.get(row["id"], set()) or
                          {int(j) for j in (row["current_jobs"] or "").split(",") if j.strip()})
-        live.append({"id": row["id"], "host": row["host"], "pid": row["pid"],
+        (dead if gone else live).append({"id": row["id"], "host": row["host"], "pid": row["pid"],
                      "queues": [q for q in (row["queues"] or "").split(",") if q],
                      "concurrency": row["concurrency"], "current_jobs": current,
                      "started_at": iso(row["started_at"]), "heartbeat_age_s": round(max(age, 0.0), 1)})
-    return live, stale
+    return live, dead, stale
 
 
 def status(app: "App", queues: Sequence[str] | None = None) -> dict:
-    """The whole picture: {"queues": {name: stats}, "workers": [...], "stale_workers": n, "at": iso}."""
-    live, stale = workers(app)
-    return {"at": iso(time.time()), "queues": queue_stats(app, queues), "workers": live, "stale_workers": stale}
+    """The whole picture: {"queues": {name: stats}, "workers": [live], "dead_workers": [...],
+    "stale_workers": n, "at": iso}."""
+    live, dead, stale = workers(app)
+    return {"at": iso(time.time()), "queues": queue_stats(app, queues), "workers": live, "dead_workers": dead,
+            "stale_workers": stale}
 
 
 def monitor(app: "App", queues: str | Sequence[str], max_pending: int | None = None,
@@ -87,6 +95,7 @@ def monitor(app: "App", queues: str | Sequence[str], max_pending: int | None = N
     Returns {"ok": bool, "alerts": [one per queue and metric], "lines": [one per queue over a
     threshold, for people], "queues": {name: stats}}."""
     names = parse_queue_list(queues) if isinstance(queues, str) else parse_queue_list(",".join(queues))
+    check_known_queues(app, names)  # a misspelt queue would be "OK" forever
     if max_pending is None and max_age is None:
         raise UsageError("give a threshold: --max N (jobs pending) and/or --max-age S (seconds waited)")
     if (max_pending is not None and max_pending < 0) or (max_age is not None and max_age < 0):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from .common import check_queue_name, iso
+from .common import check_known_queues, check_queue_name, iso
 
 if TYPE_CHECKING:
     from ..app import App
@@ -18,13 +18,13 @@ if TYPE_CHECKING:
 
 
 def pause_queue(app: "App", queue: str) -> bool:
-    """Pause `queue`; False if it was paused already."""
-    return app.backend.pause(check_queue_name(queue))
+    """Pause `queue` (a known one); False if it was paused already."""
+    return app.backend.pause(check_known_queues(app, [check_queue_name(queue)])[0])
 
 
 def resume_queue(app: "App", queue: str) -> bool:
-    """Resume `queue`; False if it was not paused."""
-    return app.backend.resume(check_queue_name(queue))
+    """Resume `queue` (a known one); False if it was not paused."""
+    return app.backend.resume(check_known_queues(app, [check_queue_name(queue)])[0])
 
 
 def paused_queues(app: "App") -> dict[str, str | None]:
@@ -32,15 +32,27 @@ def paused_queues(app: "App") -> dict[str, str | None]:
     return {queue: iso(at) for queue, at in app.backend.paused().items()}
 
 
+def pending_count(app: "App", queue: str, ready_only: bool = False) -> int:
+    """The jobs of `queue` waiting to run: ready now or later, or only those ready now."""
+    return app.backend.count_jobs(queue, "pending", ready_at=time.time() if ready_only else None)
+
+
+def paused_backlog(app: "App", queue: str) -> int | None:
+    """None if `queue` is not paused, else how many of its jobs wait."""
+    if queue not in app.backend.paused():
+        return None
+    return pending_count(app, queue)
+
+
 def count_clearable(app: "App", queue: str) -> int:
     """How many jobs `clear_queue` would delete: the pending (ready or delayed) jobs of `queue`."""
-    return app.backend.count_jobs(check_queue_name(queue), "pending")
+    return pending_count(app, check_known_queues(app, [check_queue_name(queue)])[0])
 
 
 def clear_queue(app: "App", queue: str) -> int:
     """Delete the pending jobs (ready and delayed) of `queue`; running jobs finish, failed
     jobs stay in the failed table. Returns how many were deleted."""
-    return app.backend.discard(status="pending", queue=check_queue_name(queue))
+    return app.backend.discard(status="pending", queue=check_known_queues(app, [check_queue_name(queue)])[0])
 
 
 def request_restart(app: "App") -> float:

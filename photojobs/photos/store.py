@@ -62,6 +62,7 @@ class AddResult:
     warnings: list[str] = dataclasses.field(default_factory=list)
     queued: int = 0
     batch_id: int | None = None
+    moved: dict[tuple[str | None, str], list[int]] = dataclasses.field(default_factory=dict)  # (from, to) -> ids
 
     def summary(self) -> dict[str, Any]:
         reasons: dict[str, int] = {}
@@ -70,6 +71,8 @@ class AddResult:
         return {"added": len(self.added), "changed": len(self.changed), "unchanged": len(self.unchanged),
                 "skipped": len(self.skipped), "skipped_by_reason": reasons, "queued": self.queued,
                 "batch_id": self.batch_id, "photo_ids": self.added + self.changed, "warnings": self.warnings,
+                "moved": [{"from": old, "to": new, "count": len(ids), "photo_ids": ids}
+                          for (old, new), ids in self.moved.items()],
                 "skipped_files": [dataclasses.asdict(s) for s in self.skipped]}
 
 
@@ -87,8 +90,9 @@ def _register(tx: "Transaction", path: str, album: str | None, result: AddResult
         result.added.append(photo_id)
         return photo_id
     photo_id = row["id"]
-    if album is not None and album != row["album"]:
+    if album is not None and album != row["album"]:  # said, not silent: "moved 16 from wedding to orient2"
         photo_rows.set_album(tx, photo_id, album)
+        result.moved.setdefault((row["album"], album), []).append(photo_id)
     if (row["size_bytes"], row["mtime_ns"]) == (size, mtime_ns):
         result.unchanged.append(photo_id)
         return None
@@ -110,6 +114,8 @@ def add_photos(app: "App", paths: Sequence[str | os.PathLike], album: str | None
     result = AddResult(skipped=list(found.skipped), warnings=list(found.warnings))
     now = time.time()
     with app.transaction() as tx:
+        if album is not None:
+            album = find_album(app, album, must_exist=False)  # "wedding" joins an existing "Wedding"
         todo = [pid for pid in (_register(tx, p, album, result, now) for p in found.files) if pid is not None]
         if queue and todo:
             _dispatch(app, tx, todo, result, _batch_name(paths, album))
@@ -153,6 +159,33 @@ def queue_unqueued(app: "App", regenerate: bool = False) -> int:
     return result.queued
 
 
+def retry_photos(app: "App", photo_ids: Sequence[int]) -> dict[str, Any]:
+    """Queue the photos again by photo id (a failed one, or any to redo it), each as a new
+    job; one whose job is pending or running is skipped and said. All ids must exist."""
+    ids = list(dict.fromkeys(int(i) for i in photo_ids))
+    if not ids:
+        raise UsageError("give at least one photo id")
+    result = AddResult()
+    skipped = []
+    with app.transaction() as tx:
+        found = photo_rows.states(tx, ids)
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise NotFound(f"no photo with id {missing[0]}", hint="see `photojobs photos list`")
+        live = app.backend.jobs_by_unique_key([_unique_key(i) for i in ids], live_only=True)
+        todo = []
+        for photo_id in ids:
+            job = live.get(_unique_key(photo_id))
+            if job is not None:
+                skipped.append({"id": photo_id, "reason": f"job {job[0]} for it is pending or running already"})
+            else:
+                todo.append(photo_id)
+        if todo:
+            photo_rows.mark_pending(tx, todo)
+            _dispatch(app, tx, todo, result, None)
+    return {"queued": todo, "skipped": skipped}
+
+
 def mark_failed(app: "App", photo_id: int, reason: str) -> None:
     """The failure handler's write: the photo is failed, with the reason a user can read."""
     with app.transaction() as tx:
@@ -194,6 +227,30 @@ def _iso(stamp: float | None) -> str | None:
     return datetime.fromtimestamp(stamp, timezone.utc).isoformat(timespec="seconds")
 
 
+def albums(app: "App") -> list[str]:
+    """The album names in use, sorted."""
+    return photo_rows.albums(app.backend)
+
+
+def find_album(app: "App", name: str, must_exist: bool = True) -> str:
+    """An album's name as first written: albums match ignoring case ("wedding" is "Wedding").
+    An unknown name is a NotFound naming the albums there are, unless `must_exist` is False."""
+    wanted = name.strip().casefold()
+    known = albums(app)
+    for album in known:
+        if album.casefold() == wanted:
+            return album
+    if not must_exist:
+        return name.strip()
+    import difflib
+
+    folded = {album.casefold(): album for album in known}
+    close = difflib.get_close_matches(wanted, list(folded), n=1)
+    guess = f"did you mean {folded[close[0]]!r}? " if close else ""
+    listed = ", ".join(repr(a) for a in known[:20]) + (", ..." if len(known) > 20 else "")
+    raise NotFound(f"no album {name!r}: {guess}(albums: {listed or 'none yet'})")
+
+
 def get_photo(app: "App", photo_id: int) -> dict[str, Any]:
     row = photo_rows.get(app.backend, photo_id)
     if row is None:
@@ -205,8 +262,17 @@ def list_photos(app: "App", album: str | None = None, status: str | None = None,
                 limit: int | None = None) -> list[dict[str, Any]]:
     if status is not None and status not in STATUSES:
         raise UsageError(f"--status must be one of {', '.join(STATUSES)}, not {status!r}")
+    if album is not None:
+        album = find_album(app, album)
     rows = photo_rows.listed(app.backend, album, status, limit)
-    return [photo_view(app.settings, r, full=False) for r in rows]
+    jobs = app.backend.jobs_by_unique_key([_unique_key(r["id"]) for r in rows])
+    return [{**photo_view(app.settings, r, full=False), "last_job_id": jobs.get(_unique_key(r["id"]), (None, None))[0],
+             "last_job_status": jobs.get(_unique_key(r["id"]), (None, None))[1]} for r in rows]
+
+
+def _unique_key(photo_id: int) -> str:
+    """The unique key of a photo's processing job (jobs/photos.py gives it)."""
+    return f"photo:{photo_id}"
 
 
 def counts(app: "App", ids: Iterable[int] | None = None) -> dict[str, int]:

@@ -59,11 +59,13 @@ class Enqueued:
 @dataclasses.dataclass
 class RetriedFailed:
     """`retry_failed`'s answer: ids put back, ids skipped for a unique key held by a live
-    job (with that key), and ids asked for that are not failed jobs (then nothing changed)."""
+    job (with that key), ids asked for that are not failed jobs, and ids superseded by a
+    later success (with its id); with missing or superseded ones, nothing changed."""
 
     retried: list[int]
     skipped: list[tuple[int, str]]
     missing: list[int]
+    superseded: list[tuple[int, int]] = dataclasses.field(default_factory=list)
 
 
 class Backend(Protocol):
@@ -124,13 +126,17 @@ class Backend(Protocol):
 
     def live_job(self, unique_key: str) -> int | None: ...
 
+    def jobs_by_unique_key(self, keys: Sequence[str], live_only: bool = False) -> dict[str, tuple[int, str]]: ...
+
     def due_times(self, name: str, after: float, limit: int) -> list[float]:
         """The latest `available_at` of jobs named `name` due after `after`, newest first."""
 
     # -- operating the queue ----------------------------------------------------------------
     def queue_stats(self, now: float, since: float) -> dict[str, dict]: ...
 
-    def count_jobs(self, queue: str, status: str, ready_at: float | None = None) -> int: ...
+    def count_jobs(self, queue: str | None, status: str, ready_at: float | None = None) -> int: ...
+
+    def queue_names(self) -> list[str]: ...
 
     def job_status(self, job_id: int) -> str | None: ...
 
@@ -152,7 +158,8 @@ class Backend(Protocol):
 
     def batch_failed_jobs(self, batch_id: int, limit: int) -> list[Any]: ...
 
-    def register_worker(self, worker_id: str, host: str, pid: int, queues: Sequence[str], concurrency: int) -> None: ...
+    def register_worker(self, worker_id: str, host: str, pid: int, queues: Sequence[str], concurrency: int, *,
+                        boot_id: str | None = None, pid_ns: str | None = None, pid_start: int | None = None) -> None: ...
 
     def heartbeat(self, worker_id: str, current_jobs: Sequence[int]) -> None: ...
 
@@ -161,6 +168,8 @@ class Backend(Protocol):
     def workers(self) -> list[Any]: ...
 
     def reservations(self) -> list[tuple[int, str]]: ...
+
+    def held_by_prefix(self, prefix: str) -> list[tuple[Job, str]]: ...
 
     def request_restart(self, at: float) -> None: ...
 

@@ -20,11 +20,24 @@ def get(db: Executor, download_id: int) -> Any | None:
     return db.execute("SELECT * FROM downloads WHERE id = :id", {"id": download_id}).fetchone()
 
 
-def listed(db: Executor, order_id: int | None = None, status: str | None = None, limit: int | None = None) -> list[Any]:
-    """Newest first."""
-    where, params = where_equal({"order_id": order_id, "status": status})
-    sql = f"SELECT * FROM downloads{where} ORDER BY id DESC" + (" LIMIT :limit" if limit is not None else "")
-    return db.execute(sql, {**params, "limit": limit}).fetchall()
+def by_token(db: Executor, token: str) -> Any | None:
+    return db.execute("SELECT * FROM downloads WHERE token = :token", {"token": token}).fetchone()
+
+
+def listed(db: Executor, order_id: int | None = None, status: str | None = None, limit: int | None = None, *,
+           now: float | None = None) -> list[Any]:
+    """Newest first (of one order, in one status). With `now`, the status is the effective
+    one: a pending or ready download past its expiry counts as expired."""
+    where, params = where_equal({"order_id": order_id, "status": status if now is None else None})
+    clauses = [where[len(" WHERE "):]] if where else []
+    if now is not None and status == "expired":
+        clauses.append("(status = 'expired' OR (status IN ('pending', 'ready') AND expires_at <= :now))")
+    elif now is not None and status is not None:
+        clauses.append("status = :status" + (" AND (expires_at IS NULL OR expires_at > :now)" if status != "failed"
+                                              else ""))
+    sql = "SELECT * FROM downloads" + (" WHERE " + " AND ".join(clauses) if clauses else "") + " ORDER BY id DESC"
+    sql += " LIMIT :limit" if limit is not None else ""
+    return db.execute(sql, {**params, "status": status, "now": now, "limit": limit}).fetchall()
 
 
 def set_status(tx: Transaction, download_id: int, status: str, *, only_if: Sequence[str] | None = None,

@@ -7,7 +7,7 @@ from typing import Any, Mapping, Sequence
 from .base import Executor, Transaction
 from .sql import assignments, in_list
 
-COLUMNS = "id, template, to_addr, subject, context, message_id, status, created_at, sent_at, error, job_id"
+COLUMNS = "id, template, to_addr, subject, context, message_id, status, created_at, sent_at, error, job_id, resends"
 
 
 def insert(tx: Transaction, template: str, to: str, subject: str, context: str, message_id: str, now: float) -> int:
@@ -30,6 +30,12 @@ def update(tx: Transaction, outbox_id: int, fields: Mapping[str, Any], only_if: 
         sql += f" AND status IN {marks}"
         params.update(allowed)
     return tx.execute(sql, {**params, "id": outbox_id}).rowcount
+
+
+def mark_resent(tx: Transaction, outbox_id: int) -> None:
+    """`mail resend`: pending again, its resends counted (each resend is its own .eml file)."""
+    tx.execute("UPDATE outbox SET status = 'pending', sent_at = NULL, resends = resends + 1 WHERE id = :id",
+               {"id": outbox_id})
 
 
 def sent_times(db: Executor, after: float, limit: int) -> list[float]:

@@ -37,6 +37,17 @@ def mark_changed(tx: Transaction, photo_id: int, size: int, mtime_ns: int) -> No
                " WHERE id = :id", {"size": size, "mtime_ns": mtime_ns, "id": photo_id})
 
 
+def mark_pending(tx: Transaction, photo_ids: Iterable[int]) -> None:
+    """To be processed again: pending, its last error cleared."""
+    tx.executemany("UPDATE photos SET status = 'pending', error = NULL WHERE id = :id", [{"id": i} for i in photo_ids])
+
+
+def albums(db: Executor) -> list[str]:
+    """The album names in use, sorted."""
+    return [r[0] for r in db.execute("SELECT DISTINCT album FROM photos WHERE album IS NOT NULL ORDER BY album")
+            .fetchall()]
+
+
 def set_batch(tx: Transaction, batch_id: int, photo_ids: Iterable[int]) -> None:
     tx.executemany("UPDATE photos SET batch_id = :batch WHERE id = :id",
                    [{"batch": batch_id, "id": photo_id} for photo_id in photo_ids])

@@ -16,16 +16,18 @@ from .base import RetriedFailed
 from .sql import in_list as _in
 
 RESTART_KEY = "restart"
+OPEN = "status = 'failed' AND superseded_by IS NULL"  # failed, and not fixed since by a later success
 
 _COUNTS = """
 SELECT queue,
        count(CASE WHEN status = 'pending' AND available_at <= :now THEN 1 END) AS pending,
        count(CASE WHEN status = 'pending' AND available_at > :now THEN 1 END) AS delayed,
        count(CASE WHEN status = 'reserved' THEN 1 END) AS reserved,
-       count(CASE WHEN status = 'failed' THEN 1 END) AS failed,
+       count(CASE WHEN status = 'failed' AND superseded_by IS NULL THEN 1 END) AS failed,
        min(CASE WHEN status = 'pending' AND available_at <= :now THEN available_at END) AS oldest_ready,
        count(CASE WHEN status = 'done' AND finished_at >= :since THEN 1 END) AS done_since,
-       count(CASE WHEN status = 'failed' AND finished_at >= :since THEN 1 END) AS failed_since,
+       count(CASE WHEN status = 'failed' AND superseded_by IS NULL AND finished_at >= :since THEN 1 END)
+         AS failed_since,
        count(CASE WHEN status = 'done' AND finished_at >= :since AND duration IS NOT NULL THEN 1 END) AS timed,
        avg(CASE WHEN status = 'done' AND finished_at >= :since THEN duration END) AS mean_s
 FROM jobs GROUP BY queue
@@ -35,9 +37,9 @@ _BATCH = """
 SELECT b.id, b.name, b.total, b.created_at,
        count(j.id) AS present,
        count(CASE WHEN j.status = 'pending' THEN 1 END) AS pending,
-       count(CASE WHEN j.status = 'reserved' THEN 1 END) AS running,
+       count(CASE WHEN j.status = 'reserved' THEN 1 END) AS reserved,
        count(CASE WHEN j.status = 'done' THEN 1 END) AS done,
-       count(CASE WHEN j.status = 'failed' THEN 1 END) AS failed,
+       count(CASE WHEN j.status = 'failed' AND j.superseded_by IS NULL THEN 1 END) AS failed,
        max(j.finished_at) AS last_finished_at
 FROM batches b LEFT JOIN jobs j ON j.batch_id = b.id
 """
@@ -70,12 +72,17 @@ class SqliteOperations:
                            " LIMIT 1 OFFSET :offset", {"queue": queue, "since": since, "offset": offset}).fetchone()
         return row[0] if row else None
 
-    def count_jobs(self, queue: str, status: str, ready_at: float | None = None) -> int:
-        """Jobs of `queue` in `status` (with `ready_at`: only those due by then)."""
-        sql = "SELECT count(*) FROM jobs WHERE queue = :queue AND status = :status"
+    def count_jobs(self, queue: str | None, status: str, ready_at: float | None = None) -> int:
+        """Jobs in `status` (of `queue`, if given; with `ready_at`: only those due by then)."""
+        sql = "SELECT count(*) FROM jobs WHERE status = :status" + (" AND queue = :queue" if queue else "")
         if ready_at is not None:
             sql += " AND available_at <= :ready_at"
         return self.execute(sql, {"queue": queue, "status": status, "ready_at": ready_at}).fetchone()[0]
+
+    def queue_names(self) -> list[str]:
+        """Every queue a job row (of any status) or a pause names."""
+        rows = self.execute("SELECT DISTINCT queue FROM jobs UNION SELECT queue FROM paused_queues").fetchall()
+        return sorted(r[0] for r in rows)
 
     def job_status(self, job_id: int) -> str | None:
         row = self.execute("SELECT status FROM jobs WHERE id = :id", {"id": job_id}).fetchone()
@@ -86,6 +93,18 @@ class SqliteOperations:
                            {"key": unique_key}).fetchone()
         return row[0] if row else None
 
+    def jobs_by_unique_key(self, keys: Sequence[str], live_only: bool = False) -> dict[str, tuple[int, str]]:
+        """unique key -> (id, status) of its newest job still on record (only pending or
+        reserved ones with `live_only`)."""
+        found: dict[str, tuple[int, str]] = {}
+        live = " AND status IN ('pending', 'reserved')" if live_only else ""
+        for start in range(0, len(keys), 500):  # a statement takes a bounded number of parameters
+            marks, params = _in("key", list(keys[start:start + 500]))
+            for row in self.execute(f"SELECT unique_key, id, status FROM jobs WHERE unique_key IN {marks}{live}"
+                                    " ORDER BY id", params).fetchall():
+                found[row[0]] = (row[1], row[2])  # ordered by id: the newest wins
+        return found
+
     def due_times(self, name: str, after: float, limit: int) -> list[float]:
         rows = self.execute("SELECT available_at FROM jobs WHERE name = :name AND available_at > :after"
                             " ORDER BY available_at DESC LIMIT :limit",
@@ -95,8 +114,8 @@ class SqliteOperations:
     # -- the failed table ---------------------------------------------------------------------
 
     def list_failed(self, queue: str | None = None, limit: int | None = None) -> list[sqlite3.Row]:
-        """Failed jobs, most recent first."""
-        sql = f"SELECT {_FAILED_COLUMNS} FROM jobs WHERE status = 'failed'"
+        """Failed jobs not superseded since, most recent first."""
+        sql = f"SELECT {_FAILED_COLUMNS} FROM jobs WHERE {OPEN}"
         if queue is not None:
             sql += " AND queue = :queue"
         sql += " ORDER BY finished_at DESC, id DESC" + (" LIMIT :limit" if limit is not None else "")
@@ -112,20 +131,22 @@ class SqliteOperations:
         return row, errors
 
     def retry_failed(self, ids: Sequence[int] | None = None, queue: str | None = None) -> RetriedFailed:
-        """Put failed jobs (these ids, or of `queue`, or all) back as pending with fresh tries."""
+        """Put failed jobs (these ids, or of `queue`, or all not superseded) back as pending
+        with fresh tries. Ids that are not failed jobs, or superseded ones, change nothing."""
         result = RetriedFailed([], [], [])
         with self.transaction() as tx:
             if ids is not None:
-                marks, params = _in("id", list(dict.fromkeys(ids)))
-                found = {r[0] for r in tx.execute(f"SELECT id FROM jobs WHERE status = 'failed' AND id IN {marks}",
-                                                  params)}
-                result.missing = [i for i in dict.fromkeys(ids) if i not in found]
-                if result.missing:
-                    return result
                 targets = list(dict.fromkeys(ids))
+                marks, params = _in("id", targets)
+                found = {r[0]: r[1] for r in tx.execute(
+                    f"SELECT id, superseded_by FROM jobs WHERE status = 'failed' AND id IN {marks}", params)}
+                result.missing = [i for i in targets if i not in found]
+                result.superseded = [(i, found[i]) for i in targets if i in found and found[i] is not None]
+                if result.missing or result.superseded:
+                    return result
             else:
                 where = " AND queue = :queue" if queue is not None else ""
-                targets = [r[0] for r in tx.execute(f"SELECT id FROM jobs WHERE status = 'failed'{where} ORDER BY id",
+                targets = [r[0] for r in tx.execute(f"SELECT id FROM jobs WHERE {OPEN}{where} ORDER BY id",
                                                     {"queue": queue})]
             now = time.time()
             for job_id in targets:
@@ -188,22 +209,28 @@ class SqliteOperations:
         return self.execute(_BATCH + " WHERE b.id = :id GROUP BY b.id", {"id": batch_id}).fetchone()
 
     def batch_failed_jobs(self, batch_id: int, limit: int) -> list[sqlite3.Row]:
-        return self.execute(f"SELECT {_FAILED_COLUMNS} FROM jobs WHERE batch_id = :id AND status = 'failed'"
+        return self.execute(f"SELECT {_FAILED_COLUMNS} FROM jobs WHERE batch_id = :id AND {OPEN}"
                             " ORDER BY id LIMIT :limit", {"id": batch_id, "limit": limit}).fetchall()
 
     # -- workers and the restart signal -------------------------------------------------------
 
-    def register_worker(self, worker_id: str, host: str, pid: int, queues: Sequence[str], concurrency: int) -> None:
+    def register_worker(self, worker_id: str, host: str, pid: int, queues: Sequence[str], concurrency: int, *,
+                        boot_id: str | None = None, pid_ns: str | None = None, pid_start: int | None = None) -> None:
+        """A worker's row, for `status`; boot id, pid namespace and start ticks say whether
+        it is the same host and process (photojobs.liveness)."""
         now = time.time()
         with self.transaction() as tx:
-            tx.execute("INSERT INTO workers (id, host, pid, queues, concurrency, started_at, heartbeat_at)"
-                       " VALUES (:id, :host, :pid, :queues, :concurrency, :now, :now)"
+            tx.execute("INSERT INTO workers (id, host, pid, queues, concurrency, started_at, heartbeat_at,"
+                       " boot_id, pid_ns, pid_start)"
+                       " VALUES (:id, :host, :pid, :queues, :concurrency, :now, :now, :boot_id, :pid_ns, :pid_start)"
                        " ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid,"
                        " queues = excluded.queues, concurrency = excluded.concurrency,"
                        " started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at,"
-                       " current_jobs = NULL",
+                       " current_jobs = NULL, boot_id = excluded.boot_id, pid_ns = excluded.pid_ns,"
+                       " pid_start = excluded.pid_start",
                        {"id": worker_id, "host": host, "pid": pid, "queues": ",".join(queues),
-                        "concurrency": concurrency, "now": now})
+                        "concurrency": concurrency, "now": now, "boot_id": boot_id, "pid_ns": pid_ns,
+                        "pid_start": pid_start})
 
     def heartbeat(self, worker_id: str, current_jobs: Sequence[int]) -> None:
         with self.transaction() as tx:
@@ -217,6 +244,16 @@ class SqliteOperations:
     def workers(self) -> list[sqlite3.Row]:
         """Every row of the workers table (live or stale), oldest first."""
         return self.execute("SELECT * FROM workers ORDER BY started_at").fetchall()
+
+    def held_by_prefix(self, prefix: str) -> list[tuple[Any, str]]:
+        """The reserved jobs whose holder's token starts with `prefix` (a worker's processes
+        hold jobs as "<worker id>/<slot>.<n>"), each with that token."""
+        from .sqlite_queue import JOB_COLUMNS, Job
+
+        rows = self.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'reserved'"
+                            " AND substr(reserved_by, 1, :length) = :prefix",
+                            {"length": len(prefix), "prefix": prefix}).fetchall()
+        return [(Job.from_row(r), r["reserved_by"]) for r in rows]
 
     def reservations(self) -> list[tuple[int, str]]:
         """(job id, worker token) of every reserved job."""

@@ -3,6 +3,7 @@
 import json
 import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -83,3 +84,50 @@ def test_cli_cleanup(cli, app, workdir, mix):
     done = cli("cleanup-downloads")
     assert done.returncode == 0 and done.stdout.startswith("Freed")
     assert not mix["files"]["orphan.zip"].exists()
+
+
+def test_an_expired_download_shows_expired_and_no_deleted_path(app, workdir, mix, cli):
+    def listed(*args):
+        done = cli("downloads", "list", *args, "--json")
+        assert done.returncode == 0, done.stderr
+        return {d["id"]: d for d in json.loads(done.stdout)}
+
+    before = listed()
+    assert before[mix["old"]["id"]]["status"] == "expired"  # past its expiry, cleanup not run yet
+    assert before[mix["pending"]["id"]]["status"] == "expired"
+    assert before[mix["live"]["id"]]["status"] == "ready" and before[mix["live"]["id"]]["path"]
+    assert set(listed("--status", "expired")) == {mix["old"]["id"], mix["pending"]["id"]}
+    assert set(listed("--status", "ready")) == {mix["live"]["id"]}
+
+    cleanup_downloads(app)
+    shown = json.loads(cli("downloads", "show", str(mix["old"]["id"]), "--json").stdout)
+    assert shown["status"] == "expired" and shown["path"] is None
+    human = cli("downloads", "show", str(mix["old"]["id"])).stdout
+    assert "order-" not in human and "expired" in human
+
+
+def test_max_time_stops_between_files_and_the_next_run_goes_on(cli, app, workdir, mix):
+    out_of_time = cleanup_downloads(app, max_time=1e-9)  # over before the first file
+    assert out_of_time["stopped_early"] is True and out_of_time["freed_bytes"] == 0
+    assert mix["files"]["orphan.zip"].exists()
+    done = cli("cleanup-downloads", "--max-time", "60", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["stopped_early"] is False and len(report["expired"]) == 2
+    assert not mix["files"]["orphan.zip"].exists()
+    assert cli("cleanup-downloads", "--max-time", "0").returncode == 2
+
+
+def test_a_link_is_servable_only_while_ready_unexpired_and_on_disk(app, mix):
+    from photojobs.archives.downloads import servable_download
+
+    def token(name):
+        return app.backend.read("SELECT token FROM downloads WHERE id = ?", [mix[name]["id"]])[0][0]
+
+    live = servable_download(app, token("live"))
+    assert live is not None and live == Path(show_download(app, mix["live"]["id"])["path"])
+    for name in ("old", "pending", "failed"):  # expired (file still there for "old"), or never built
+        assert servable_download(app, token(name)) is None, name
+    assert servable_download(app, "no-such-token-at-all") is None and servable_download(app, "") is None
+    live.unlink()
+    assert servable_download(app, token("live")) is None

@@ -198,3 +198,17 @@ def test_a_mail_set_up_that_refuses_the_notice_leaves_the_archive_ready(app, ord
     shown = build_download(app, download["id"])
     assert shown["status"] == "ready" and "mail could not be queued: [mail] from" in shown["error"]
     assert app.backend.read("SELECT count(*) FROM outbox")[0][0] == 0
+
+
+def test_downloads_conversion_setting_is_the_default_and_checked(workdir, order):
+    import photojobs
+    from photojobs.errors import ConfigError
+
+    config = workdir / "photojobs.toml"
+    config.write_text(config.read_text() + '\n[downloads]\nconversion = "thumb"\n')
+    with photojobs.connect(config) as app:
+        assert create_download(app, order[0]["id"])["conversion"] == "thumb"
+        assert create_download(app, order[0]["id"], conversion="web")["conversion"] == "web"
+    config.write_text(config.read_text().replace('"thumb"', '"huge"'))
+    with photojobs.connect(config) as app, pytest.raises(ConfigError, match=r"\[downloads\] conversion"):
+        create_download(app, order[0]["id"])

@@ -23,8 +23,9 @@ from photojobs.commands import main
 main()
 """
 
+# A job module (`imports`), so the worker's child processes, which start afresh, load it too.
 PAUSE_MID_WRITE = """
-import sys, time
+import time
 from photojobs.archives import zipwriter
 real_add = zipwriter._StreamWriter.add
 def add_then_pause(self, member):
@@ -33,14 +34,17 @@ def add_then_pause(self, member):
         open({marker!r}, "w").close()
         time.sleep(120)
 zipwriter._StreamWriter.add = add_then_pause
+"""
+BUILD_ARCHIVE = """
+import sys
 sys.argv = ["photojobs", "build-archive"]
 from photojobs.commands import main
 main()
 """
 
 
-def _python(workdir, code, **popen):
-    return subprocess.Popen([sys.executable, "-c", code], cwd=workdir, env=cli_env(), stdout=subprocess.PIPE,
+def _python(workdir, code, env=None, **popen):
+    return subprocess.Popen([sys.executable, "-c", code], cwd=workdir, env=cli_env(env), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, **popen)
 
 
@@ -74,12 +78,14 @@ def test_a_worker_killed_mid_write_leaves_no_ready_download_and_the_retry_cleans
     with open(workdir / "photojobs.toml", "r+") as fh:  # a short lease, so the kill is noticed fast
         text = fh.read()
         fh.seek(0)
-        fh.write("lease = 1.0\n" + text)
+        fh.write("lease = 5\n" + text)
     ids, paths = photos(3, padding=300_000)
     order = create_order(app, "ada@example.com", photo_ids=ids)
     download = create_download(app, order["id"])
     marker = workdir / "paused"
-    proc = _python(workdir, PAUSE_MID_WRITE.format(marker=str(marker)), start_new_session=True)
+    (workdir / "pause_mid_write.py").write_text(PAUSE_MID_WRITE.format(marker=str(marker)))
+    proc = _python(workdir, BUILD_ARCHIVE, env={"PHOTOJOBS_IMPORTS": "sample_jobs,pause_mid_write"},
+                   start_new_session=True)
     try:
         wait_for(marker.exists, timeout=30, message="the build to reach its second photo")
         (temp,) = temp_files(workdir)
@@ -94,7 +100,8 @@ def test_a_worker_killed_mid_write_leaves_no_ready_download_and_the_retry_cleans
     report = cleanup_downloads(app, dry_run=True, grace=0)
     assert [os.path.basename(t["path"]) for t in report["temp_files"]] == [temp]
     assert temp_files(workdir) == [temp]  # the dry run changed nothing
-    time.sleep(1.1)  # the dead worker's lease runs out
+    wait_for(lambda: app.backend.read("SELECT max(lease_until) FROM jobs")[0][0] < time.time(), timeout=20,
+             message="the dead worker's lease to run out")
     retry = subprocess.run([sys.executable, "-m", "photojobs", "build-archive"], cwd=workdir, env=cli_env(),
                            capture_output=True, text=True, timeout=60)
     assert retry.returncode == 0, retry.stderr  # the lost attempt is counted and retried later

@@ -68,3 +68,17 @@ def test_cli_orders(cli, photos):
     assert bad.returncode == 2 and bad.stderr.startswith("Error:") and len(bad.stderr.splitlines()) == 1
     missing = cli("orders", "show", "42")
     assert missing.returncode == 2 and "no order with id 42" in missing.stderr
+
+
+def test_orders_create_notify_queues_the_confirmation_mail(cli, app, photos, workdir):
+    ids, _ = photos(2)
+    out = cli("orders", "create", "--email", "ada@example.com", "--photo", str(ids[0]), "--notify", "--json")
+    assert out.returncode == 0, out.stderr
+    order = json.loads(out.stdout)
+    outbox = json.loads(cli("mail", "outbox", "--json").stdout)
+    assert [(m["id"], m["template"], m["to_addr"], m["status"]) for m in outbox] == [
+        (order["confirmation_mail"], "order-confirmation", "ada@example.com", "pending")]
+    assert outbox[0]["context"] == {"order_id": order["id"]}
+    plain = cli("orders", "create", "--email", "bob@example.com", "--photo", str(ids[1]))
+    assert plain.returncode == 0 and "mail" not in plain.stdout
+    assert len(json.loads(cli("mail", "outbox", "--json").stdout)) == 1

@@ -39,7 +39,7 @@ def test_a_batch_counts_its_jobs_and_forgets_skipped_duplicates(backend: Backend
     backend.fail(first, "w", boom())
     row = backend.batch(made.batch_id)
     assert (row["name"], row["total"], row["present"]) == ("shoot", 2, 2)
-    assert (row["pending"], row["running"], row["done"], row["failed"]) == (0, 1, 0, 1)
+    assert (row["pending"], row["reserved"], row["done"], row["failed"]) == (0, 1, 0, 1)
     assert [r["id"] for r in backend.batch_failed_jobs(made.batch_id, 10)] == [first]
     assert [r["id"] for r in backend.batches(10, unfinished_only=True)] == [made.batch_id]
     backend.complete([(third, 0.0)], "w")

@@ -7,6 +7,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -96,3 +97,46 @@ def test_cron_path_imports_no_image_or_mail_library(workdir):
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line}
     for heavy in ("PIL", "exifread", "jinja2", "smtplib", "sqlite_utils", "apscheduler"):
         assert heavy not in imported, heavy
+
+
+def test_the_config_init_writes_documents_every_table_with_examples_that_load(tmp_path):
+    """Uncommenting the examples `init` wrote gives a config every feature accepts."""
+    import re
+
+    from photojobs.archives.downloads import default_conversion, default_expires_days
+    from photojobs.mail.config import mail_config
+    from photojobs.photos.thumbnails import thumbnail_settings
+    from photojobs.settings import load
+
+    assert run(["init"], tmp_path).returncode == 0
+    config = tmp_path / "photojobs.toml"
+    text = config.read_text()
+    for table in ("[mail]", "[thumbnails]", "[downloads]", "base_url ="):
+        assert f"# {table}" in text, table
+    uncommented = "\n".join(re.sub(r"^# (?=\[|\w+ = )", "", line).split("  #")[0].rstrip()
+                            for line in text.splitlines() if not line.startswith("# imports"))
+    config.write_text(uncommented + "\n")
+    settings = load(config=config)
+    assert settings.base_url == "https://photos.example.com"
+    mail = mail_config(settings, env={})
+    assert (mail.transport, mail.host, mail.port, mail.tls) == ("smtp", "smtp.example.com", 587, "starttls")
+    thumbs = thumbnail_settings(settings.section("thumbnails"))
+    assert [(c.name, c.width) for c in thumbs.conversions] == [("thumb", 320), ("web", 2048)]
+    assert default_expires_days(settings) == 7 and default_conversion(settings) == "web"
+
+
+def test_the_readme_settings_example_loads(tmp_path):
+    import re
+
+    from photojobs.archives.downloads import default_conversion
+    from photojobs.mail.config import mail_config
+    from photojobs.photos.thumbnails import thumbnail_settings
+    from photojobs.settings import load
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    [example] = [b for b in re.findall(r"```toml\n(.*?)```", readme, re.S) if "[downloads]" in b]
+    (tmp_path / "photojobs.toml").write_text(example)
+    settings = load(config=tmp_path / "photojobs.toml")
+    assert mail_config(settings, env={}).transport == "smtp"
+    assert len(thumbnail_settings(settings.section("thumbnails")).conversions) == 2
+    assert default_conversion(settings) == "web"

@@ -114,7 +114,6 @@ def test_a_job_that_kills_its_process_ends_failed_after_its_tries(app, cli, tmp_
     job_id = app.dispatch("suicide")
     out = tmp_path / "next"
     app.dispatch("mark", {"n": 7, "path": str(out)})
-    set_config(app.settings.root, "lease = 2")
     result = cli("work", "--stop-when-empty", "--queue", "default", timeout=60)
     assert result.returncode == 1
     row = job_row(app, job_id)
@@ -124,7 +123,7 @@ def test_a_job_that_kills_its_process_ends_failed_after_its_tries(app, cli, tmp_
 
 
 def test_kill_9_mid_job_runs_it_again_after_the_lease(app, spawn, cli, tmp_path):
-    set_config(app.settings.root, "lease = 1")
+    set_config(app.settings.root, "lease = 5")
     marker = tmp_path / "started"
     job_id = app.dispatch("sleepy", {"seconds": 1.5, "marker": str(marker)})
     worker = spawn("work", "--sleep", "0.1")
@@ -133,7 +132,8 @@ def test_kill_9_mid_job_runs_it_again_after_the_lease(app, spawn, cli, tmp_path)
     worker.wait(10)
     assert job_row(app, job_id)["status"] == "reserved"
     assert not Path(str(marker) + ".done").exists()
-    wait_for(lambda: job_row(app, job_id)["lease_until"] < time.time(), message="the lease to expire")
+    wait_for(lambda: job_row(app, job_id)["lease_until"] < time.time(), message="the lease to expire",
+             timeout=20)
     result = cli("work", "--stop-when-empty")
     assert result.returncode == 0, result.stderr
     row = job_row(app, job_id)
@@ -143,7 +143,7 @@ def test_kill_9_mid_job_runs_it_again_after_the_lease(app, spawn, cli, tmp_path)
 
 
 def test_the_supervisor_killed_alone_takes_its_children_along(app, spawn, cli, tmp_path):
-    set_config(app.settings.root, "lease = 1")
+    set_config(app.settings.root, "lease = 5")
     marker = tmp_path / "started"
     job_id = app.dispatch("sleepy", {"seconds": 3, "marker": str(marker)})
     worker = spawn("work", "--sleep", "0.1")
@@ -154,7 +154,8 @@ def test_the_supervisor_killed_alone_takes_its_children_along(app, spawn, cli, t
     wait_for(lambda: not Path(f"/proc/{child_pid}").exists() or "Z" in _state(child_pid),
              message="the orphaned child to die")
     assert not Path(str(marker) + ".done").exists()
-    wait_for(lambda: job_row(app, job_id)["lease_until"] < time.time(), message="the lease to expire")
+    wait_for(lambda: job_row(app, job_id)["lease_until"] < time.time(), message="the lease to expire",
+             timeout=20)
     assert cli("work", "--stop-when-empty").returncode == 0
     assert job_row(app, job_id)["status"] == "done"
 

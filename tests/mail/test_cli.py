@@ -55,7 +55,17 @@ def test_queue_send_mail_and_outbox(cli, workdir, connect, make_order):
     assert "1 done, 0 failed" in drained.stdout
     outbox = json.loads(cli("mail", "outbox", "--json").stdout)
     assert [r["status"] for r in outbox] == ["sent", "sent"]
-    assert len(list((workdir / "storage" / "mail").glob("*.eml"))) == 2
+    assert outbox[0]["sent_at"].endswith("+00:00") and outbox[0]["created_at"].endswith("+00:00")
+    assert outbox[0]["context"]["order_id"] == ids["order"]  # an object, not a JSON string
+    first = sorted((workdir / "storage" / "mail").glob("*.eml"))
+    assert len(first) == 2
+
+    assert cli("mail", "resend", str(row["id"])).returncode == 0  # a resend keeps the earlier .eml
+    assert "1 done" in cli("send-mail").stdout
+    again = sorted((workdir / "storage" / "mail").glob("*.eml"))
+    assert len(again) == 3 and set(first) < set(again)
+    assert all(path.read_bytes() for path in again)
+    assert [p.name for p in again if p not in first] == [f"{row['id']:06d}-order-confirmation-resend1.eml"]
 
 
 def test_bad_input_gives_one_line_and_exit_2(cli, workdir, connect, make_order):

@@ -177,7 +177,7 @@ def test_a_silent_server_times_out_and_is_retried(workdir, connect, make_order):
     listener.bind(("127.0.0.1", 0))
     listener.listen(5)  # accepts connections (the kernel does) but never says a word
     try:
-        smtp_config(workdir, listener.getsockname()[1], timeout=0.5, connect_timeout=0.5)
+        smtp_config(workdir, listener.getsockname()[1], timeout=1, connect_timeout=1)
         app = connect()
         ids = make_order(app)
         outbox_id = queue_mail(app, "order-confirmation", "ada@example.com", order_id=ids["order"])

@@ -19,3 +19,14 @@ def fail_while(flag: str, out: str = "") -> None:
 @job("photo_job", queue="photos")
 def photo_job(tag: str = "") -> None:
     pass
+
+
+@job("hold_while", timeout=120)
+def hold_while(flag: str, marker: str) -> None:
+    """Write `marker`, then wait (at most a minute) while the file `flag` exists."""
+    import time
+
+    Path(marker).write_text("started")
+    deadline = time.monotonic() + 60
+    while Path(flag).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)

@@ -22,7 +22,7 @@ def test_batch_progress_through_a_real_run(run, run_json, ops_app, opsdir):
 
     assert run("work", "--stop-when-empty", "--queue", "default").returncode == 1
     after = run_json("batch", "show", str(batch_id))
-    assert (after["total"], after["done"], after["failed"], after["pending"], after["running"]) == (5, 4, 1, 0, 0)
+    assert (after["total"], after["done"], after["failed"], after["pending"], after["reserved"]) == (5, 4, 1, 0, 0)
     assert after["progress"] == 1.0 and after["finished"] is True and after["finished_at"]
     assert [(j["id"], j["error"]) for j in after["failed_jobs"]] == [(ids[4], "PermanentFailure: cannot ever work: corrupt")]
 

@@ -154,8 +154,16 @@ def test_forget_flush_prune(run, run_json, opsdir, failures):
     assert {r["id"] for r in _failed_now(opsdir)} == {ids["photos"], ids["fail_while"]}
     assert run("failed", "prune").returncode == 2  # --hours is required
 
-    assert "Deleted 1 failed job" in run("failed", "flush", "--queue", "photos").stdout
-    assert "Deleted 1 failed job" in run("failed", "flush").stdout
+    declined = run("failed", "flush", "--queue", "photos", input="n\n")
+    assert declined.returncode == 1 and "Delete 1 failed job(s) of queue photos" in declined.stdout
+    assert "Nothing deleted" in declined.stdout
+    no_terminal = run("failed", "flush", input="")  # cron: nobody to answer
+    assert no_terminal.returncode == 2
+    assert no_terminal.stderr.strip() == "Error: refusing without a terminal: pass --yes"
+    assert len(_failed_now(opsdir)) == 2
+    assert "Deleted 1 failed job" in run("failed", "flush", "--queue", "photos", input="y\n").stdout
+    assert "Deleted 1 failed job" in run("failed", "flush", "--yes").stdout
+    assert "No failed jobs" in run("failed", "flush").stdout
     assert _failed_now(opsdir) == []
     assert db_rows(opsdir, "SELECT count(*) FROM job_errors")[0][0] == 0
     assert db_rows(opsdir, "SELECT status FROM jobs WHERE id = ?", [ids["noop"]])[0][0] == "done"

@@ -7,6 +7,7 @@ import json
 import logging
 import multiprocessing
 import os
+import re
 import stat
 
 from photojobs.logs import JsonLinesHandler
@@ -69,6 +70,8 @@ def test_every_outcome_is_logged_as_json_and_readably(run, ops_app, opsdir):
     assert len(logs("-n", "2")) == 2
     readable = run("logs", "--job", str(doomed))
     assert readable.stdout.splitlines()[-1].endswith("- PermanentFailure: cannot ever work: broken")
+    # each line carries its date: a log spans days
+    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ ", readable.stdout.splitlines()[-1])
     assert run("logs", "--level", "loud").returncode == 2
 
 

@@ -71,6 +71,9 @@ def test_clear_asks_unless_yes_and_keeps_running_and_failed(run, ops_app, opsdir
     ops_app.dispatch("noop", delay=600)
     ops_app.dispatch("noop", queue="emails")
 
+    no_terminal = run("queue", "clear", "default", input="")  # cron: nobody to answer
+    assert no_terminal.returncode == 2
+    assert no_terminal.stderr.strip() == "Error: refusing without a terminal: pass --yes"
     declined = run("queue", "clear", "default", input="n\n")
     assert declined.returncode == 1
     assert "Delete 4 pending job(s) of queue default?" in declined.stdout
@@ -87,7 +90,7 @@ def test_clear_asks_unless_yes_and_keeps_running_and_failed(run, ops_app, opsdir
 
 
 def test_restart_makes_a_running_worker_finish_its_job_and_exit_0(start, run, ops_app, opsdir):
-    set_top(opsdir, "lease = 1.5")  # heartbeat (and restart check) every 0.5 s
+    set_top(opsdir, "lease = 5")  # heartbeat every 1.7 s (the restart check runs every second)
     marker = opsdir / "sleeping"
     job_id = ops_app.dispatch("sleepy", {"seconds": 3, "marker": str(marker)})
     ops_app.dispatch("noop")  # still pending when the worker stops: left for the next worker
@@ -112,3 +115,26 @@ def test_restart_makes_a_running_worker_finish_its_job_and_exit_0(start, run, op
              message="the fresh worker to run the waiting job")
     fresh.send_signal(signal.SIGTERM)
     assert fresh.wait(timeout=15) == 0
+
+
+def test_a_misspelt_queue_is_refused_with_the_known_names(run, ops_app, opsdir):
+    ops_app.dispatch("noop", queue="reports")  # a queue that only a job names is known too
+    for args in (["queue", "pause", "photoss"], ["monitor", "emals,photos", "--max", "5"],
+                 ["queue", "clear", "photoss", "--yes"], ["failed", "list", "--queue", "photoss"],
+                 ["failed", "flush", "--queue", "photoss", "--yes"]):
+        refused = run(*args)
+        assert refused.returncode == 2, args
+        line = refused.stderr.strip()
+        assert line.startswith("Error: no queue named "), line
+        assert "did you mean " in line and "(known: default, downloads, emails, photos, reports)" in line
+    assert "did you mean photos?" in run("queue", "pause", "photoss").stderr
+    assert "did you mean emails?" in run("monitor", "emals,photos", "--max", "5").stderr
+    assert db_rows(opsdir, "SELECT count(*) FROM paused_queues")[0][0] == 0
+    assert run("queue", "pause", "reports").returncode == 0
+    assert run("monitor", "reports,photos", "--max", "5").returncode == 0
+
+
+def test_work_warns_about_an_unknown_queue_and_still_runs(run):
+    done = run("work", "--stop-when-empty", "--queue", "emals")
+    assert done.returncode == 0
+    assert "Warning: no queue named 'emals': did you mean emails?" in done.stderr

@@ -43,6 +43,10 @@ def test_status_counts_per_queue(run, run_json, ops_app, opsdir):
     human = run("status")
     assert human.returncode == 0
     assert "emails (paused)" in human.stdout and "Workers: 0 live" in human.stdout
+    # one vocabulary for job states: the table's columns are the --json keys
+    header = next(line for line in human.stdout.splitlines() if line.strip().startswith("queue"))
+    assert header.split()[:5] == ["queue", "pending", "delayed", "reserved", "failed"]
+    assert {"pending", "delayed", "reserved", "failed"} <= set(photos)
 
 
 def test_mean_and_p95_of_done_jobs_in_the_last_hour(ops_app, opsdir):

@@ -69,14 +69,17 @@ def test_three_eighths_scale_decodes_smaller_and_right(tmp_path, orientation):
     assert difference(web, upright.resize(web.size, Image.Resampling.LANCZOS)) < 6
 
 
-def test_quality_resample_setting(tmp_path):
+@pytest.mark.parametrize("resample", ["quality", "fast"])
+def test_resample_setting(tmp_path, resample):
     path = tmp_path / "a.jpg"
     upright = oriented_jpeg(path, (800, 600), 1)
-    settings = thumbnail_settings({"resample": "quality", "thumb": {"size": 100}, "web": {"size": 400}})
+    settings = thumbnail_settings({"resample": resample, "thumb": {"size": 100}, "web": {"size": 400}})
     made = make_thumbnails(path.read_bytes(), 1, settings)
     assert difference(open_bytes(made["thumb"].data), upright.resize((100, 75), Image.Resampling.LANCZOS)) < 6
-    assert settings.fingerprint(settings.conversions[0], "x") != thumbnail_settings(
-        {"thumb": {"size": 100}, "web": {"size": 400}}).fingerprint(settings.conversions[0], "x")
+    default = thumbnail_settings({"thumb": {"size": 100}, "web": {"size": 400}})
+    assert default.resample == "quality" and default.conversions[0].quality == 85
+    same = settings.fingerprint(settings.conversions[0], "x") == default.fingerprint(settings.conversions[0], "x")
+    assert same == (resample == "quality")
 
 
 def test_cover_fit_webp_and_quality(tmp_path):

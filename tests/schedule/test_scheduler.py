@@ -194,7 +194,7 @@ def test_a_run_that_meets_a_locked_database_is_tried_again(workdir, monkeypatch)
 
     from tests.conftest import set_config
 
-    set_config(workdir, "lock_budget = 0.2\nbusy_timeout = 0.1")
+    set_config(workdir, "lock_budget = 1\nbusy_timeout = 0.1")
     monkeypatch.setattr(schedule, "RETRY_AFTER", 0.5)
     daily = schedule.Task("daily", "noop", {}, "UTC", cron="0 3 * * *")
     results = []

@@ -1,0 +1,40 @@
+"""A long-running worker's patience with a held write lock: wait, say so, keep supervising.
+
+Another process may hold the database's write lock for longer than `lock_budget` (a
+backup, a long migration, a stuck script). A short command gives up (exit 3); a worker
+holding jobs must not: it would leave them reserved until their leases run out.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Callable
+
+from .storage.sqlite_connection import lock_holder
+
+log = logging.getLogger("photojobs.worker")
+
+
+class LockWaiter:
+    """`on_lock_wait` for a backend: a warning once the wait passes `lock_budget`, then
+    every `lock_budget` seconds, naming the holder when the system says; `tend(waited)` runs
+    between tries (the supervisor enforces timeouts and signals meanwhile; it may raise to
+    stop waiting)."""
+
+    def __init__(self, db_path: Path, budget: float, who: str, tend: Callable[[float], None] | None = None):
+        self.db_path, self.budget, self.who, self.tend = db_path, budget, who, tend
+        self._next_log = budget
+
+    def __call__(self, waited: float) -> None:
+        if waited < self._next_log - self.budget:  # a new wait
+            self._next_log = self.budget
+        if waited >= self._next_log:
+            self._next_log = waited + self.budget
+            holder = lock_holder(self.db_path)
+            log.warning("waiting for the database's write lock", extra={
+                "event": "lock_wait", "waited": round(waited, 1), "holder": holder or "unknown",
+                "error": f"{self.who} has waited {waited:.0f}s (past lock_budget) for the write lock"
+                         + (f" held by {holder}" if holder else "") + "; it keeps waiting"})
+        if self.tend is not None:
+            self.tend(waited)
