@@ -102,8 +102,34 @@ m002_domain = [
         task text, run_at text, enqueued_at {_TIME}, job_id bigint, PRIMARY KEY (task, run_at))""",
 ]
 
+m003_job_superseded = [
+    "ALTER TABLE jobs ADD COLUMN superseded_by bigint",
+    "CREATE INDEX jobs_unique_key ON jobs(unique_key) WHERE unique_key IS NOT NULL",
+    """CREATE FUNCTION photojobs_supersede() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN
+         UPDATE jobs SET superseded_by = NEW.id WHERE unique_key = NEW.unique_key AND status = 'failed'
+           AND superseded_by IS NULL AND id < NEW.id;
+         RETURN NULL;
+       END $$""",
+    "CREATE TRIGGER jobs_supersede AFTER UPDATE OF status ON jobs FOR EACH ROW"
+    " WHEN (NEW.unique_key IS NOT NULL AND NEW.status = 'done' AND OLD.status IS DISTINCT FROM 'done')"
+    " EXECUTE FUNCTION photojobs_supersede()",
+    "UPDATE jobs SET superseded_by = (SELECT max(d.id) FROM jobs d WHERE d.unique_key = jobs.unique_key"
+    " AND d.status = 'done' AND d.id > jobs.id) WHERE status = 'failed' AND unique_key IS NOT NULL",
+]
+
+m004_worker_identity = [
+    "ALTER TABLE workers ADD COLUMN boot_id text",
+    "ALTER TABLE workers ADD COLUMN pid_ns text",
+    "ALTER TABLE workers ADD COLUMN pid_start bigint",
+]
+
+m005_outbox_resends = ["ALTER TABLE outbox ADD COLUMN resends integer NOT NULL DEFAULT 0"]
+
 # name -> statements; the names and their order are checked against photojobs.migrations.
-MIGRATIONS: dict[str, list[str]] = {"m001_queue": m001_queue, "m002_domain": m002_domain}
+MIGRATIONS: dict[str, list[str]] = {
+    "m001_queue": m001_queue, "m002_domain": m002_domain, "m003_job_superseded": m003_job_superseded,
+    "m004_worker_identity": m004_worker_identity, "m005_outbox_resends": m005_outbox_resends}
 
 
 def _names() -> list[str]:

@@ -265,6 +265,13 @@ class PostgresBackend(SqliteOperations):
                             {"rescuer": rescuer, "lease": self.settings.lease}).rows
         return sorted(((Job.from_row(r), r["previous_holder"] or "") for r in rows), key=lambda pair: pair[0].id)
 
+    def holders(self) -> set[str]:
+        """The workers that hold jobs now."""
+        return {r[0] for r in self.execute("SELECT DISTINCT reserved_by FROM jobs WHERE status = 'reserved'").rows}
+
+    def get(self, job_id: int) -> Any | None:
+        return self.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = :id", {"id": job_id}).fetchone()
+
     def reserved_by(self, worker: str) -> list[Job]:
         rows = self.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'reserved' AND reserved_by = :worker"
                             " ORDER BY id", {"worker": worker}).rows

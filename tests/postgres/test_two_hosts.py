@@ -23,7 +23,7 @@ from .conftest import write_config
 
 pytestmark = [*postgres_server.marks(), pytest.mark.skipif(bool(netns.unavailable()),
                                                              reason=f"two hosts: {netns.unavailable()}")]
-JOB_SECONDS = 12.0  # > lease (2 s) + a rescue round (every 5 s) + the second host's start-up on a busy machine
+JOB_SECONDS = 16.0  # > the lease (5 s, the shortest allowed) + a rescue round (every 5 s) + a busy machine
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ def hosts(tmp_path: Path, pg_url: str):
             host.folder = tmp_path / f"host-{tag}"
             (host.folder / "storage").mkdir(parents=True)
             url = pg_url.replace("127.0.0.1:5432", f"{host.gateway}:{host.relay.port}")
-            write_config(host.folder, url).write_text("lease = 2\n" + (host.folder / "photojobs.toml").read_text())
+            write_config(host.folder, url).write_text("lease = 5\n" + (host.folder / "photojobs.toml").read_text())
         yield made
     finally:
         for host in made:
@@ -68,9 +68,10 @@ def test_a_cut_off_host_loses_its_job_to_the_other_and_its_late_result_is_discar
         wait_for(marker.exists, timeout=30, message="the first host to start the job")
         first_holder = job()["reserved_by"]
         workers.append(_work(second))
+        wait_for(lambda: len(backend.workers()) == 2, timeout=30, message="the second host to be up")
         first.cut()
         cut_at = time.monotonic()
-        # Its lease (2 s) runs out; the second host takes the job over and runs it again.
+        # Its lease (5 s) runs out; the second host takes the job over and runs it again.
         taken = wait_for(lambda: (row := job())["status"] == "reserved" and row["attempts"] == 2 and row,
                          timeout=30, message="the second host to take the job over")
         assert taken["reserved_by"] != first_holder

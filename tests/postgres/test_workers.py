@@ -69,7 +69,7 @@ def test_four_worker_processes_run_each_job_exactly_once(pg_workdir: Path) -> No
 
 def test_kill_9_mid_job_and_another_worker_completes_it(pg_workdir: Path, tmp_path: Path) -> None:
     config = pg_workdir / "photojobs.toml"
-    config.write_text("lease = 1\n" + config.read_text())
+    config.write_text("lease = 5\n" + config.read_text())  # the shortest lease allowed
     backend = _backend(pg_workdir)
     marker = tmp_path / "started"
     job_id = backend.enqueue_one(NewJob("sleepy", {"seconds": 1.5, "marker": str(marker)}, "default", time.time()))
@@ -81,7 +81,7 @@ def test_kill_9_mid_job_and_another_worker_completes_it(pg_workdir: Path, tmp_pa
         os.killpg(doomed.pid, signal.SIGKILL)  # the supervisor and its children, as the OOM killer would
         doomed.wait(10)
         assert backend.job_status(job_id) == "reserved" and not Path(f"{marker}.done").exists()
-        wait_for(lambda: backend.job_status(job_id) == "done", timeout=30, message="another worker to finish it")
+        wait_for(lambda: backend.job_status(job_id) == "done", timeout=45, message="another worker to finish it")
     finally:
         errors = _stop([p for p in (doomed, survivor) if p is not None])
     row, errors_of_job = backend.execute("SELECT attempts FROM jobs WHERE id = :id", {"id": job_id}).fetchone(), \
