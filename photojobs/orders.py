@@ -34,7 +34,7 @@ def check_email(email: str) -> str:
 def check_name(name: str | None) -> str | None:
     if name is None:
         return None
-    from ..mail.message import LINE_BREAKS_AND_CONTROLS
+    from .mail.message import LINE_BREAKS_AND_CONTROLS
 
     value = name.strip()
     if LINE_BREAKS_AND_CONTROLS.search(value):
