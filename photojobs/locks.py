@@ -39,7 +39,7 @@ def cron_lock(settings: Settings, name: str, command: str | None = None) -> Iter
     if engine_of(settings.db) == "postgresql":
         from .storage.pg_locks import advisory_lock
 
-        with advisory_lock(settings, name, command):
+        with advisory_lock(settings, name, command, AlreadyRunning):
             yield
         return
     path = lock_path(settings, name)

@@ -12,10 +12,10 @@ is PostgreSQL (`postgres.PostgresBackend`, with psycopg from the `postgres` extr
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
+from .urls import without_password as _without_password
 from .base import AttemptError, Backend, Enqueued, Job, NewJob, RetriedFailed, Transaction
 
 if TYPE_CHECKING:
@@ -55,12 +55,6 @@ def postgres_engine():  # noqa: ANN201 - the module photojobs.storage.postgres
         raise ConfigError("db is a postgresql:// URL but psycopg is not installed",
                           hint="pip install 'photojobs[postgres]'") from None
     return postgres
-
-
-def _without_password(url: str) -> str:
-    """A URL as it may be shown: the password (in the user part or a parameter) as ***."""
-    url = re.sub(r"(://[^/@:?#]*:)[^/?#]*@", r"\1***@", url)
-    return re.sub(r"(?i)((?:[?&]|\s|^)password=)[^&\s]*", r"\1***", url)
 
 
 __all__ = ["AttemptError", "Backend", "ENGINES", "Enqueued", "Job", "NewJob", "RetriedFailed", "Transaction",

@@ -19,7 +19,7 @@ from psycopg.adapt import Dumper
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.string import TextLoader
 
-from . import _without_password as masked
+from .urls import without_password as masked
 from ..errors import (ConfigError, DatabaseAuthFailed, DatabaseConnectionLost, DatabaseMissing, DatabaseUnreachable,
                       EnvironmentProblem)
 

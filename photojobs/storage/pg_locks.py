@@ -20,15 +20,13 @@ def lock_key(name: str) -> int:
 
 
 @contextlib.contextmanager
-def advisory_lock(settings: Any, name: str, command: str | None = None) -> Iterator[None]:
-    """Hold the lock `name` for the block, or raise AlreadyRunning at once if any host does."""
-    from ..locks import AlreadyRunning
-
+def advisory_lock(settings: Any, name: str, command: str | None, already_running: type[Exception]) -> Iterator[None]:
+    """Hold the lock `name` for the block, or raise `already_running` at once if any host does."""
     key = lock_key(name)
     conn = connect(settings.db, settings.section("postgres"))
     try:
         if not conn.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone()[0]:
-            raise AlreadyRunning(f"{command or name} is already running ({_holder(conn, key)});"
+            raise already_running(f"{command or name} is already running ({_holder(conn, key)});"
                                  " this run exits without working")
         conn.execute("SELECT set_config('application_name', %s, false)",
                      [f"photojobs {name} on {socket.gethostname()} pid {os.getpid()}"[:63]])
