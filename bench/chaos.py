@@ -62,6 +62,10 @@ def chaos_run(ctx, n: int, seconds: float = 0.0, fail_first: bool = False, log: 
 '''
 
 
+# A postgresql:// URL of an empty database: the scenarios run on PostgreSQL (tests/postgres).
+DATABASE_URL: str | None = None
+
+
 class Workspace:
     """A photojobs installation in `folder`, its workers and what was done to them."""
 
@@ -71,7 +75,8 @@ class Workspace:
         (folder / "chaos_jobs.py").write_text(CHAOS_JOBS)
         self.runs = folder / "runs.log"
         self.db = (db_dir or folder) / "chaos.db"
-        config = f'db = "{self.db}"\nimports = ["chaos_jobs"]\nlease = 5\n{settings}\n'
+        self.url = DATABASE_URL
+        config = f'db = "{self.url or self.db}"\nimports = ["chaos_jobs"]\nlease = 5\n{settings}\n'
         (folder / "photojobs.toml").write_text(config)
         self.cli("init", check=True)
         self.workers: list[subprocess.Popen | None] = []
@@ -158,21 +163,26 @@ class Workspace:
                     self.failed_groups.add(proc.pid)
                 self.start(slot, concurrency)
 
-    def counts(self) -> dict[str, int]:
+    def rows(self, sql: str, params: list | tuple = ()) -> list:
+        """A query's rows, read straight from the database file (or the PostgreSQL database)."""
+        if self.url:
+            import psycopg
+
+            with psycopg.connect(self.url) as conn:
+                return conn.execute(sql.replace("?", "%s"), params).fetchall()
         conn = sqlite3.connect(self.db, timeout=60)
         try:
-            return dict(conn.execute("SELECT status, count(*) FROM jobs GROUP BY status").fetchall())
+            return conn.execute(sql, params).fetchall()
         finally:
             conn.close()
 
+    def counts(self) -> dict[str, int]:
+        return dict(self.rows("SELECT status, count(*) FROM jobs GROUP BY status"))
+
     def held_by(self, proc: subprocess.Popen) -> int:
         """Jobs reserved by a worker (its tokens are host:pid:...)."""
-        conn = sqlite3.connect(self.db, timeout=60)
-        try:
-            return conn.execute("SELECT count(*) FROM jobs WHERE status = 'reserved' AND reserved_by LIKE ?",
-                                [f"%:{proc.pid}:%"]).fetchone()[0]
-        finally:
-            conn.close()
+        return self.rows("SELECT count(*) FROM jobs WHERE status = 'reserved' AND reserved_by LIKE ?",
+                         [f"%:{proc.pid}:%"])[0][0]
 
     def drained(self, total: int) -> bool:
         counts = self.counts()
@@ -194,12 +204,9 @@ class Workspace:
                 os.kill(pid, signal.SIGKILL)
 
     def report(self, name: str, total: int, seconds: float, **extra) -> dict:
-        conn = sqlite3.connect(self.db, timeout=60)
-        try:
-            integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
-            rows = dict(conn.execute("SELECT id, status FROM jobs").fetchall())
-        finally:
-            conn.close()
+        # PostgreSQL has no integrity_check: its WAL keeps the tables whole through any kill of a client.
+        integrity = "ok" if self.url else self.rows("PRAGMA integrity_check")[0][0]
+        rows = dict(self.rows("SELECT id, status FROM jobs"))
         ends: dict[int, list[tuple[int, int]]] = collections.defaultdict(list)
         for line in self.runs.read_text().splitlines() if self.runs.exists() else []:
             kind, job, _attempt, pid, group = line.split()

@@ -9,7 +9,8 @@ Measures, median of --repeat runs each:
 - single dispatch: one job per transaction, from Python (`app.dispatch` vs a Huey task call);
 - bulk dispatch: `app.dispatch_many` of N jobs in one transaction;
 - the cron path: wall time of `photojobs work --stop-when-empty` on an empty queue.
-Both durabilities: photojobs `normal` (the default) and `full` against Huey's default
+With --postgres, the PostgreSQL columns too (bench/queue_postgres.py: photojobs against
+procrastinate and pgqueuer on one server). Both durabilities: photojobs `normal` (the default) and `full` against Huey's default
 (WAL with SQLite's default synchronous=FULL) and Huey with fsync=False (synchronous=OFF).
 """
 
@@ -155,6 +156,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=20000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--postgres", action="store_true",
+                        help="also the PostgreSQL columns (bench/queue_postgres.py) in the same run")
+    parser.add_argument("--sweep-jobs", type=int, default=5000, help="jobs per run of the peers' sweep (--postgres)")
     args = parser.parse_args()
     n, r = args.jobs, args.repeat
     print(f"# {n} no-op jobs, median of {r}; {os.cpu_count()} cores; Python {sys.version.split()[0]}")
@@ -175,6 +179,13 @@ def main() -> None:
         print(f"{label:<45} {p:>12,.0f} {h:>10,.0f} {p / h:>6.2f}x")
     print(f"{'bulk dispatch (one transaction), normal':<45} {bulk:>12,.0f}")
     print(f"{'work --stop-when-empty on an empty queue':<45} {cron * 1000:>10.0f} ms")
+    if args.postgres:
+        import importlib.util  # bench/ is off sys.path (see the top): load the PostgreSQL half by its file
+
+        spec = importlib.util.spec_from_file_location("queue_postgres", Path(__file__).with_name("queue_postgres.py"))
+        postgres = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(postgres)
+        postgres.report(postgres.run(n, r, args.sweep_jobs))
 
 
 if __name__ == "__main__":

@@ -10,9 +10,9 @@ import sys
 
 import typer
 
-from . import _common, _shape, core, mail, ops, orders, photos, schedule
+from . import _common, _shape, core, db, mail, ops, orders, photos, schedule
 
-MODULES = (core, photos, orders, mail, ops, schedule)
+MODULES = (core, photos, orders, mail, ops, schedule, db)
 
 
 def make_app(modules=MODULES) -> typer.Typer:

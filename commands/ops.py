@@ -356,7 +356,8 @@ def logs(
     lines: Annotated[int, typer.Option("--lines", "-n", min=0, help="How many past lines to print first.")] = 50,
     json_out: _common.JsonOption = False,
 ) -> None:
-    """Read the job log (storage/logs/photojobs.jsonl): starts, successes, retries, failures."""
+    """Read the job log (storage/logs/photojobs.jsonl; on PostgreSQL every host's
+    storage/logs/HOSTNAME/, merged): starts, successes, retries, failures. --follow: this host's."""
     from photojobs import logs as joblog
 
     settings = _common.settings()
@@ -371,7 +372,7 @@ def logs(
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
 
-    for entry in joblog.read_entries(path, match, limit=lines) if lines else []:
+    for entry in joblog.read_all_entries(joblog.log_paths(settings), match, limit=lines) if lines else []:
         emit(entry)
     if not follow:
         if not path.exists() and not as_json:

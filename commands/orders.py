@@ -177,11 +177,12 @@ def cleanup_downloads(
 def demo(
     folder: Annotated[Optional[str], typer.Argument(help="Workspace folder (default: ./photojobs-demo).")] = None,
     photos: Annotated[int, typer.Option("--photos", min=1, max=200, help="Sample photos to generate.")] = 12,
+    db: Annotated[Optional[str], typer.Option("--db", help="A postgresql:// URL (default: SQLite in the folder).")] = None,
 ) -> None:
     """Run the whole pipeline on generated sample photos in a fresh workspace, and say where to look."""
     from photojobs.demo import run_demo
 
-    run_demo(folder or "photojobs-demo", photos=photos, say=_common.say)
+    run_demo(folder or "photojobs-demo", photos=photos, say=_common.say, db=db or _common.STATE.db)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,5 +1,5 @@
 """`photojobs demo [DIR]`: the whole pipeline on generated sample photos, in a fresh
-workspace, on SQLite: photos added and processed (EXIF, thumbnails), an order, its
+workspace (on SQLite, or the PostgreSQL database given): photos added and processed (EXIF, thumbnails), an order, its
 download archive built, the order-confirmation and download-ready mails written as .eml
 files. Then it says what happened and where to look.
 
@@ -48,8 +48,9 @@ def _drain(app: Any, queue: str, concurrency: int = 1) -> Any:
 
 
 def run_demo(folder: str | Path = "photojobs-demo", *, photos: int = 12,
-             say: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run the demo in `folder`; returns a summary (counts, paths, timings)."""
+             say: Callable[[str], None] = print, db: str | None = None) -> dict[str, Any]:
+    """Run the demo in `folder` (on the database `db`: a PostgreSQL URL, or by default an
+    SQLite file in the folder); returns a summary (counts, paths, timings)."""
     import photojobs
     from .samples import make_sample_photos
     from .install import init
@@ -60,10 +61,11 @@ def run_demo(folder: str | Path = "photojobs-demo", *, photos: int = 12,
     say(f"Workspace: {root}")
     paths = make_sample_photos(root / "shoot", photos, size=SAMPLE_SIZE)
     say(f"1. Generated {len(paths)} sample JPEGs with EXIF (camera, lens, GPS, orientation) in shoot/")
-    init(config=str(root / "photojobs.toml"))
+    installed = init(config=str(root / "photojobs.toml"), db=db)
     with open(root / "photojobs.toml", "a") as fh:
         fh.write(MAIL_CONFIG)
-    say("2. Wrote photojobs.toml (SQLite database photojobs.db, storage/, mail to files)")
+    database = f"database {installed['db']}" if db else "SQLite database photojobs.db"
+    say(f"2. Wrote photojobs.toml ({database}, storage/, mail to files)")
     quiet = logging.getLogger("photojobs")
     level = quiet.level
     quiet.setLevel(logging.WARNING)  # the per-job log lines would drown the story

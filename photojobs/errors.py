@@ -49,6 +49,18 @@ class DatabaseLocked(EnvironmentProblem):
     """The database stayed locked past its busy budget."""
 
 
+class DatabaseUnreachable(EnvironmentProblem):
+    """The database server cannot be reached."""
+
+
+class DatabaseAuthFailed(EnvironmentProblem):
+    """The database server refused the user or password."""
+
+
+class DatabaseConnectionLost(EnvironmentProblem):
+    """The connection to the database server was lost."""
+
+
 class DiskFull(EnvironmentProblem):
     """The disk is full."""
 

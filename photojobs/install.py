@@ -9,6 +9,7 @@ from .errors import ConfigError
 from .storage.sqlite_connection import open_database
 from .migrations import migrate
 from .settings import CONFIG_NAME, Settings, load
+from .storage import _without_password, engine_of, postgres_engine
 
 CONFIG_TEMPLATE = """\
 # photojobs configuration. Relative paths are relative to this file.
@@ -63,7 +64,7 @@ def init(config: str | None = None, db: str | None = None, storage: str | None =
     for folder in ("", "thumbnails", "downloads", "logs", "mail"):
         (settings.storage_path / folder).mkdir(parents=True, exist_ok=True)
     applied = migrate_database(settings, create=True)
-    return {"config": str(config_path), "wrote_config": wrote_config, "db": str(settings.db_path),
+    return {"config": str(config_path), "wrote_config": wrote_config, "db": _shown_db(settings),
             "storage": str(settings.storage_path), "migrations_applied": applied}
 
 
@@ -80,6 +81,11 @@ def check_storage_root(settings: Settings) -> None:
 
 
 def migrate_database(settings: Settings, create: bool = False) -> list[str]:
+    if engine_of(settings.db) == "postgresql":
+        postgres_engine()  # psycopg is there, or a clear error
+        from .storage.pg_migrations import migrate_url
+
+        return migrate_url(settings.db, create=create)
     conn = open_database(settings, create=create, check_schema=False)
     try:
         return migrate(conn)
@@ -87,7 +93,14 @@ def migrate_database(settings: Settings, create: bool = False) -> list[str]:
         conn.close()
 
 
+def _shown_db(settings: Settings) -> str:
+    """The database as printed: a file's path, or a URL with its password masked."""
+    return _without_password(settings.db) if engine_of(settings.db) == "postgresql" else str(settings.db_path)
+
+
 def _relative(value: str, base: Path) -> str:
+    if "://" in value:  # a database URL, not a path
+        return value
     path = Path(value).expanduser().resolve()
     try:
         return str(path.relative_to(base))

@@ -32,7 +32,16 @@ def lock_path(settings: Settings, name: str):
 
 @contextlib.contextmanager
 def cron_lock(settings: Settings, name: str, command: str | None = None) -> Iterator[None]:
-    """Hold the lock `name` for the block, or raise AlreadyRunning at once if another process does."""
+    """Hold the lock `name` for the block, or raise AlreadyRunning at once if another process does
+    (on PostgreSQL: another process on any host)."""
+    from .storage import engine_of
+
+    if engine_of(settings.db) == "postgresql":
+        from .storage.pg_locks import advisory_lock
+
+        with advisory_lock(settings, name, command, AlreadyRunning):
+            yield
+        return
     path = lock_path(settings, name)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)

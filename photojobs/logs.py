@@ -22,6 +22,7 @@ import fcntl
 import json
 import logging
 import os
+import socket
 import sys
 import time
 from pathlib import Path
@@ -45,11 +46,24 @@ _STANDARD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"m
 
 
 def log_dir(settings: "Settings") -> Path:
+    """storage/logs; on PostgreSQL, whose hosts may share one storage root, storage/logs/<host>."""
+    from .storage import engine_of
+
+    if engine_of(settings.db) == "postgresql":
+        return settings.storage_path / "logs" / socket.gethostname()
     return settings.storage_path / "logs"
 
 
 def log_path(settings: "Settings") -> Path:
     return log_dir(settings) / LOG_NAME
+
+
+def log_paths(settings: "Settings") -> list[Path]:
+    """Every host's job log under this storage root (this host's alone on SQLite)."""
+    own = log_path(settings)
+    if own.parent == settings.storage_path / "logs":
+        return [own]
+    return sorted({own, *(settings.storage_path / "logs").glob(f"*/{LOG_NAME}")})
 
 
 _second_cache: list = [None, ""]
@@ -320,6 +334,14 @@ def make_matcher(text: str | None = None, job: int | None = None, level: str | N
         return entry
 
     return match
+
+
+def read_all_entries(paths: list[Path], match: Callable[[str], dict | None], limit: int | None = 50) -> list[dict]:
+    """The last `limit` matching entries of several hosts' logs, merged by time, oldest first."""
+    if len(paths) == 1:
+        return read_entries(paths[0], match, limit)
+    merged = sorted((e for p in paths for e in read_entries(p, match, limit)), key=lambda e: str(e.get("time", "")))
+    return merged[-limit:] if limit is not None else merged
 
 
 def read_entries(path: Path, match: Callable[[str], dict | None], limit: int | None = 50) -> list[dict]:

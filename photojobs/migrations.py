@@ -153,16 +153,21 @@ def pending(conn: sqlite3.Connection) -> list[Migration]:
 
 
 def check_schema(conn: sqlite3.Connection, path: Path) -> None:
-    names = applied(conn)
+    check_applied(applied(conn), str(path))
+
+
+def check_applied(names: list[str], database: str) -> None:
+    """Refuse a database without the schema, or with one older or newer than this code
+    (the migrations applied to it, by name; `database` as it may be shown)."""
     known = {_name(m) for m in MIGRATIONS}
     if not names:
-        raise SchemaTooOld(f"database {path} has no photojobs schema", hint="run `photojobs init`")
+        raise SchemaTooOld(f"database {database} has no photojobs schema", hint="run `photojobs init`")
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise DatabaseUnusable(f"database {path} has migrations this photojobs does not know ({unknown[0]})",
+        raise DatabaseUnusable(f"database {database} has migrations this photojobs does not know ({unknown[0]})",
                                hint="upgrade photojobs")
     if len(names) < len(MIGRATIONS):
-        raise SchemaTooOld(f"database {path} schema is older than this photojobs",
+        raise SchemaTooOld(f"database {database} schema is older than this photojobs",
                            hint="run `photojobs migrate`")
 
 

@@ -22,6 +22,7 @@ from .claims import settle, sweep
 from .errors import DatabaseLocked, JobTimeout, UsageError, WorkerLost
 from .liveness import identity, process_start, rescue_dead_workers
 from .lock_wait import LockWaiter
+from .outage import Outage
 from .settings import Settings
 from .storage import Backend, open_backend
 
@@ -140,6 +141,7 @@ class Worker:
         self._finished = [0, 0, 0]  # done, failed, retried by children that have exited
         self.started_at = time.time()  # a `queue restart` after this stops the worker
         self._crashes = 0  # children in a row that died at start-up, holding no job
+        self._outage = Outage("the supervisor")
         self._published = 0.0
         self._gave_up: DatabaseLocked | None = None  # a child found the database locked (cron mode)
         self._logging: list | None = None
@@ -170,7 +172,7 @@ class Worker:
                 backend.on_lock_wait = None  # on the way out, a held lock is no reason to stay
                 self._stop_children(backend)  # first: a failing supervisor never leaves children running
                 self._restore_signals(previous)
-                self._unregister(backend)
+                self._outage.attempt(lambda: self._unregister(backend), None)
         finally:
             self.report.seconds = time.monotonic() - started
             backend.close()
@@ -218,21 +220,26 @@ class Worker:
             self._publish()
             if all(c.process.exitcode is not None for c in self.children) and self._all_reaped():
                 return
+            # While the database server is gone (PostgreSQL), each step is skipped and retried.
             if now >= next_renew:
-                backend.renew([c.token for c in self.children if c.process.exitcode is None])
-                self._heartbeat(backend)
+                self._outage.attempt(lambda: backend.renew([c.token for c in self.children
+                                                            if c.process.exitcode is None]), None)
+                self._outage.attempt(lambda: self._heartbeat(backend), None)
                 next_renew = now + renew_every
             if now >= next_rescue:
-                self._rescue(backend)
+                self._outage.attempt(lambda: self._rescue(backend), None)
                 next_rescue = now + 5.0
             if now >= next_control:
-                self._check_restart(backend)
+                self._outage.attempt(lambda: self._check_restart(backend), None)
                 next_control = now + 1.0
             if now >= next_prune:
-                backend.prune(time.time() - self.settings.keep_done_hours * 3600)
-                sweep(self.settings, backend.holders(), older_than=self.settings.lease + 3600)
+                self._outage.attempt(lambda: self._prune(backend), None)
                 next_prune = now + 300.0
             wait([c.process.sentinel for c in self.children if c.process.exitcode is None], timeout=TICK)
+
+    def _prune(self, backend: Backend) -> None:
+        backend.prune(time.time() - self.settings.keep_done_hours * 3600)
+        sweep(self.settings, backend.holders(), older_than=self.settings.lease + 3600)
 
     def _all_reaped(self) -> bool:
         return all(c.reaped for c in self.children)
@@ -262,8 +269,10 @@ class Worker:
                 exc = JobTimeout("the job ran past its timeout and was killed")
             else:
                 exc = WorkerLost(f"the worker process died while running the job (exit code {code})")
-            counts = settle(self.app, child.token, backend.reserved_by(child.token), exc, expired=False,
-                            tries_of=self._tries, running=job_id or None)
+            # While the database server is gone, left to the leases (a later rescue settles them).
+            counts = self._outage.attempt(
+                lambda: settle(self.app, child.token, backend.reserved_by(child.token), exc, expired=False,
+                               tries_of=self._tries, running=job_id or None), {"failed": 0, "retry": 0})
             failed += counts["failed"]
             retried += counts["retry"]
         self._finished[0] += done

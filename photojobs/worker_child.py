@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from .claims import ClaimLog
 from .lock_wait import LockWaiter
+from .outage import SERVER_GONE, Outage
 from .runner import DONE, FAILED, LOST, RETRY, execute, install_alarm, limits
 
 if TYPE_CHECKING:
@@ -134,6 +135,39 @@ class ChildLoop:
                 self.claimed.value -= unused
 
     def run(self) -> int:
+        """Claim and run until stopped; while the database server is gone, wait and go on."""
+        outage = Outage("a worker process")
+        while True:
+            try:
+                return self._run()
+            except SERVER_GONE as exc:
+                self._pause(outage.failed(exc))
+            if not self._recover(outage):
+                return 0
+
+    def _pause(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.stopping() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def _recover(self, outage: Outage) -> bool:
+        """Once the server answers: give back the claimed jobs not run (a job cut off while
+        being recorded runs again: at least once), record the successes held back. False
+        if told to stop meanwhile (the supervisor gives back what this process holds)."""
+        while not self.stopping():
+            try:
+                finished = {job_id for job_id, _ in self.pending_done}
+                self.backend.release(self.token, [j.id for j in self.backend.reserved_by(self.token)
+                                                  if j.id not in finished])
+                self.flush()
+            except SERVER_GONE as exc:
+                self._pause(outage.failed(exc))
+                continue
+            outage.recovered()
+            return True
+        return False
+
+    def _run(self) -> int:
         while not self.stopping():
             quota = self._reserve_quota()
             if quota == 0:

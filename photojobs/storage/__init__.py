@@ -6,8 +6,8 @@
         backend.enqueue([...])           # joins the same transaction
 
 `base.Backend` is the contract every engine keeps (tests/contract runs it on each);
-`sqlite.SqliteBackend` is the engine today. A `db` setting that is a path is SQLite; a
-`postgresql://` URL names the PostgreSQL engine, which is not there yet.
+A `db` setting that is a path is SQLite (`sqlite.SqliteBackend`); a `postgresql://` URL
+is PostgreSQL (`postgres.PostgresBackend`, with psycopg from the `postgres` extra).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
+from .urls import without_password as _without_password
 from .base import AttemptError, Backend, Enqueued, Job, NewJob, RetriedFailed, Transaction
 
 if TYPE_CHECKING:
@@ -38,20 +39,22 @@ def open_backend(settings: "Settings") -> Backend:
     """The backend for `settings.db`, connected (the database must exist: `photojobs init`)."""
     engine = engine_of(settings.db)
     if engine == "postgresql":
-        raise ConfigError(f"db = {_without_password(settings.db)!r}: PostgreSQL is not supported yet",
-                          hint="use a SQLite file path for now")
+        return postgres_engine().PostgresBackend(settings)
     from .sqlite import SqliteBackend
 
     return SqliteBackend(settings)
 
 
-def _without_password(url: str) -> str:
-    """A URL as it may be shown: `postgresql://user:secret@host` -> `postgresql://user:***@host`."""
-    scheme, sep, rest = url.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    if at and ":" in credentials:
-        credentials = credentials.split(":", 1)[0] + ":***"
-    return scheme + sep + credentials + at + host
+def postgres_engine():  # noqa: ANN201 - the module photojobs.storage.postgres
+    """The PostgreSQL engine's module; psycopg is an extra (`photojobs[postgres]`)."""
+    try:
+        from . import postgres
+    except ImportError as exc:
+        if "psycopg" not in str(exc):
+            raise
+        raise ConfigError("db is a postgresql:// URL but psycopg is not installed",
+                          hint="pip install 'photojobs[postgres]'") from None
+    return postgres
 
 
 __all__ = ["AttemptError", "Backend", "ENGINES", "Enqueued", "Job", "NewJob", "RetriedFailed", "Transaction",

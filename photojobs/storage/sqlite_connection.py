@@ -12,6 +12,7 @@ from typing import Callable, Iterator
 
 from ..errors import DatabaseLocked, DatabaseMissing, DatabaseUnusable, DiskFull, PhotojobsError, SchemaTooOld
 from ..settings import Settings
+from .netfs import refuse_network_filesystem
 
 
 def create_private_file(path: Path) -> None:
@@ -24,6 +25,7 @@ def create_private_file(path: Path) -> None:
 def open_database(settings: Settings, *, create: bool = False, check_schema: bool = True) -> sqlite3.Connection:
     """Open the configured database. Never creates one unless `create` (that is `init`'s job)."""
     path = settings.db_path
+    refuse_network_filesystem(path)
     if not path.exists():
         if not create:
             raise DatabaseMissing(f"database {path} does not exist", hint="run `photojobs init` to create it")

@@ -48,7 +48,9 @@ _FAILED_COLUMNS = "id, name, queue, attempts, finished_at, last_error, batch_id"
 
 
 class SqliteOperations:
-    """Mixed into SqliteBackend: needs `execute` and `transaction`."""
+    """Mixed into SqliteBackend (and PostgresBackend): needs `execute` and `transaction`."""
+
+    integrity_error: type[Exception] = sqlite3.IntegrityError  # the engine's unique-key violation
 
     # -- counts -------------------------------------------------------------------------------
 
@@ -153,7 +155,7 @@ class SqliteOperations:
                         tx.execute("UPDATE jobs SET status = 'pending', attempts = 0, available_at = :now,"
                                    " finished_at = NULL, started_at = NULL, duration = NULL, reserved_by = NULL,"
                                    " lease_until = NULL WHERE id = :id", {"now": now, "id": job_id})
-                except sqlite3.IntegrityError:  # a live job holds its unique key
+                except self.integrity_error:  # a live job holds its unique key
                     key = tx.execute("SELECT unique_key FROM jobs WHERE id = :id", {"id": job_id}).fetchone()[0]
                     result.skipped.append((job_id, key))
                     continue

@@ -16,7 +16,9 @@ import pytest
 from photojobs.settings import Settings, load
 from photojobs.storage import AttemptError, Backend, NewJob, open_backend
 
-ENGINES = ["sqlite"]
+from .. import postgres_server
+
+ENGINES = ["sqlite", pytest.param("postgresql", marks=postgres_server.marks())]
 
 
 def make_database(engine: str, folder: Path, template: Path, **settings: object) -> Settings:
@@ -24,6 +26,9 @@ def make_database(engine: str, folder: Path, template: Path, **settings: object)
     if engine == "sqlite":
         shutil.copyfile(template / "photojobs.db", folder / "photojobs.db")
         (folder / "photojobs.toml").write_text('db = "photojobs.db"\nstorage = "storage"\n')
+        return load(config=folder / "photojobs.toml", **settings)
+    if engine == "postgresql":  # the session's database, emptied
+        (folder / "photojobs.toml").write_text(f'db = "{postgres_server.empty_database()}"\nstorage = "storage"\n')
         return load(config=folder / "photojobs.toml", **settings)
     raise AssertionError(f"no database maker for engine {engine!r}")
 

@@ -1,0 +1,203 @@
+"""Connecting to PostgreSQL: the session's safety settings, a bounded pool per process,
+errors a user can act on, URLs shown without their password.
+
+A process holds at most `[postgres] pool_size` pooled connections (default 4), plus one
+for LISTEN while a worker waits for jobs. Nothing here crosses a fork: the pool belongs
+to the process that made it, and a child makes its own.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+from typing import Any, Mapping
+
+import psycopg
+from psycopg.adapt import Dumper
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.types.string import TextLoader
+
+from .urls import without_password as masked
+from ..errors import (ConfigError, DatabaseAuthFailed, DatabaseConnectionLost, DatabaseMissing, DatabaseUnreachable,
+                      EnvironmentProblem)
+
+# The pool's own log lines (each failed reconnection) would repeat what photojobs says once.
+logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
+logging.getLogger("psycopg.pool").propagate = False
+
+DEFAULT_POOL_SIZE = 4
+# libpq parameters set unless the URL gives its own: a host cut off mid-transaction
+# releases its locks within seconds (the server drops the idle transaction, and TCP
+# gives up on the silent peer), not the kernel's two hours.
+SESSION_DEFAULTS = {
+    "connect_timeout": "5",
+    "keepalives": "1",
+    "keepalives_idle": "5",
+    "keepalives_interval": "2",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "10000",  # ms
+    "application_name": "photojobs",
+}
+IDLE_IN_TRANSACTION_TIMEOUT = 30.0  # s; `[postgres] idle_in_transaction_timeout`
+BYTES_MARK = "\uffffbytes:"  # a path that is not UTF-8, kept as hex in a text column
+
+
+def conninfo(url: str, section: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The URL's libpq parameters with the session defaults added where it gives none.
+    The password may also come from PGPASSWORD or ~/.pgpass (libpq reads them)."""
+    params: dict[str, Any] = conninfo_to_dict(url)
+    for key, value in SESSION_DEFAULTS.items():
+        params.setdefault(key, value)
+    idle = number(section or {}, "idle_in_transaction_timeout", IDLE_IN_TRANSACTION_TIMEOUT)
+    # The same watch on the server's side of the socket: it ends the session (and drops its
+    # locks) of a client that went silent, mid-statement as well as idle.
+    server = {"idle_in_transaction_session_timeout": int(idle * 1000), "tcp_keepalives_idle": params["keepalives_idle"],
+              "tcp_keepalives_interval": params["keepalives_interval"],
+              "tcp_keepalives_count": params["keepalives_count"], "tcp_user_timeout": params["tcp_user_timeout"]}
+    params["options"] = " ".join([params.get("options", ""), *(f"-c {k}={v}" for k, v in server.items())]).strip()
+    return params
+
+
+def number(section: Mapping[str, Any], key: str, default: float) -> float:
+    """A positive number from the `[postgres]` table."""
+    value = section.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ConfigError(f"[postgres] {key} = {value!r} is not a positive number")
+    return float(value)
+
+
+_UNREACHABLE = ("connection refused", "could not connect", "timeout expired", "could not translate host name",
+                "no route to host", "network is unreachable", "connection timed out", "name or service not known")
+_AUTH = ("password authentication failed", "no password supplied", "authentication failed",
+         "pg_hba.conf", "role \"")
+_LOST = ("server closed the connection", "consuming input failed", "terminating connection", "connection is lost",
+         "the connection is closed", "ssl syscall", "connection reset", "broken pipe", "sending query failed",
+         "another command is already in progress", "lost synchronization", "server conn crashed")
+
+
+def classify(exc: BaseException, url: str, *, connecting: bool = False) -> EnvironmentProblem | None:
+    """The PhotojobsError for a psycopg error that is about the environment, or None."""
+    text = str(exc).lower()
+    where = masked(url)
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    first = first.split(": ", 2)[-1] if first.startswith("connection") else first
+    if isinstance(exc, psycopg.errors.InvalidCatalogName) or ("database \"" in text and "does not exist" in text):
+        return DatabaseMissing(f"database {where} does not exist",
+                               hint="create it (createdb), then run `photojobs init`")
+    if isinstance(exc, psycopg.errors.InvalidAuthorizationSpecification) or any(s in text for s in _AUTH):
+        return DatabaseAuthFailed(f"authentication to {where} failed: {masked(first)}",
+                                  hint="check the user and the password (URL, PGPASSWORD or ~/.pgpass)")
+    if connecting or any(s in text for s in _UNREACHABLE):
+        if any(s in text for s in _UNREACHABLE) or isinstance(exc, psycopg.OperationalError):
+            return DatabaseUnreachable(f"cannot reach PostgreSQL at {where}: {masked(_reason(text, first))}",
+                                       hint="check the server runs and the host and port")
+    if isinstance(exc, (psycopg.errors.AdminShutdown, psycopg.errors.IdleInTransactionSessionTimeout)) or (
+            isinstance(exc, psycopg.OperationalError) and any(s in text for s in _LOST)):
+        return DatabaseConnectionLost(f"lost the connection to {where}: {masked(_reason(text, first))}",
+                                      hint="the server or the network went away; try again")
+    return None
+
+
+def _reason(text: str, first: str) -> str:
+    for needle in (*_UNREACHABLE, *_LOST):
+        if needle in text:
+            return needle
+    return first
+
+
+class _PathBytesDumper(Dumper):
+    """bytes -> text: a photo path that is not UTF-8 (PostgreSQL's text cannot hold it)."""
+
+    oid = psycopg.adapters.types["text"].oid
+
+    def dump(self, obj: Any) -> bytes:
+        return (BYTES_MARK + bytes(obj).hex()).encode()
+
+
+def configure(conn: psycopg.Connection) -> None:
+    """Per connection: jsonb read back as its JSON text (as SQLite gives it), bytes as marked text."""
+    conn.adapters.register_loader("jsonb", TextLoader)
+    conn.adapters.register_loader("json", TextLoader)
+    conn.adapters.register_dumper(bytes, _PathBytesDumper)
+
+
+def connect(url: str, section: Mapping[str, Any] | None = None) -> psycopg.Connection:
+    """One autocommit connection with the session settings; errors as PhotojobsErrors."""
+    try:
+        conn = psycopg.connect(**conninfo(url, section), autocommit=True)
+    except psycopg.Error as exc:
+        raise (classify(exc, url, connecting=True) or exc) from None
+    configure(conn)
+    return conn
+
+
+class Pool:
+    """At most `size` connections of this process, lent for one statement or transaction.
+
+    psycopg_pool's pool, keeping one connection warm. The pool connects in the background
+    and retries quietly, so a first connection is made directly: a wrong URL or a server
+    that is down fails at once with its reason, not after the pool's timeout.
+    """
+
+    def __init__(self, url: str, section: Mapping[str, Any]) -> None:
+        from psycopg_pool import ConnectionPool
+
+        self.url, self.section = url, section
+        self.timeout = number(section, "pool_timeout", 30.0)
+        size = max(1, int(number(section, "pool_size", DEFAULT_POOL_SIZE)))
+        connect(url, section).close()
+        self.pool = ConnectionPool(kwargs={**conninfo(url, section), "autocommit": True}, min_size=1, max_size=size,
+                                   open=False, configure=configure, timeout=self.timeout, num_workers=1,
+                                   name=f"photojobs-{os.getpid()}")
+        self.pool.open(wait=False)
+
+    def getconn(self) -> psycopg.Connection:
+        from psycopg_pool import PoolTimeout
+
+        try:
+            return self.pool.getconn()
+        except PoolTimeout:
+            connect(self.url, self.section).close()  # raises the reason when the server is the problem
+            raise DatabaseUnreachable(f"no free connection to {masked(self.url)} within {self.timeout:g} s",
+                                      hint="raise [postgres] pool_size, or use fewer threads") from None
+
+    def check(self) -> None:
+        """After a lost connection: test the idle ones, replacing the dead (the server may
+        have restarted), so the next statement gets a live one."""
+        self.pool.check()
+
+    def putconn(self, conn: psycopg.Connection) -> None:
+        self.pool.putconn(conn)  # a broken connection or one left in a transaction is discarded
+
+    def close(self) -> None:
+        self.pool.close(timeout=1)
+
+
+_pools: dict[tuple[int, str], Pool] = {}
+_pools_lock = threading.Lock()
+
+
+def pool_for(url: str, section: Mapping[str, Any]) -> Pool:
+    """This process's pool for `url` (a forked child makes its own; it never touches its parent's)."""
+    key = (os.getpid(), url, tuple(sorted(section.items())))
+    with _pools_lock:
+        pool = _pools.get(key)
+        if pool is None:
+            pool = _pools[key] = Pool(url, section)
+    return pool
+
+
+@atexit.register
+def _close_pools() -> None:
+    for (pid, *_), pool in list(_pools.items()):
+        if pid == os.getpid():
+            try:
+                pool.close()
+            except Exception:  # noqa: BLE001 - exiting anyway
+                pass
+
+
+__all__ = ["BYTES_MARK", "DEFAULT_POOL_SIZE", "Pool", "classify", "configure", "connect", "conninfo", "masked",
+           "pool_for"]
