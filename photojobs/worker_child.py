@@ -238,7 +238,7 @@ class ChildLoop:
             lease = self.backend.lease_of(job.id)
             if lease is None or lease[0] != self.token:
                 return False
-            self.lease_until = lease[1]
+            self.lease_until = time.time() + lease[1]  # seconds left, by the database's clock
             if time.time() + margin < self.lease_until:
                 break
             if self.stopping():

@@ -254,6 +254,11 @@ class PostgresBackend(SqliteOperations):
         return self.execute("SELECT 1 FROM jobs WHERE id = :id AND status = 'reserved' AND reserved_by = :worker"
                             + lock, {"id": job_id, "worker": worker}).fetchone() is not None
 
+    def lease_of(self, job_id: int) -> tuple[str, float] | None:
+        row = self.execute(f"SELECT reserved_by, lease_until - {_SERVER_NOW} FROM jobs"
+                           " WHERE id = :id AND status = 'reserved'", {"id": job_id}).fetchone()
+        return (row[0], row[1] or 0.0) if row else None
+
     def rescue_expired(self, rescuer: str) -> list[tuple[Job, str]]:
         """Take over the jobs whose lease expired (by the server's clock), each with the
         worker that held it. A row its holder has locked (it is recording its result) is skipped."""

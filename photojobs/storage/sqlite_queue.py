@@ -252,7 +252,7 @@ class SqliteBackend:
     def lease_of(self, job_id: int) -> tuple[str, float] | None:
         row = self.conn.execute("SELECT reserved_by, lease_until FROM jobs WHERE id = ? AND status = 'reserved'",
                                 [job_id]).fetchone()
-        return (row[0], row[1] or 0.0) if row else None
+        return (row[0], (row[1] or 0.0) - time.time()) if row else None
 
     @staticmethod
     def _held(conn: sqlite3.Connection, job_id: int, worker: str) -> bool:
