@@ -133,6 +133,19 @@ def table(rows: Sequence[dict], columns: Iterable[str], title: str | None = None
     console().print(t)
 
 
+def stream_lines(pages: Iterable[Sequence[dict]], columns: Iterable[str], empty: str = "Nothing.") -> None:
+    """`table` piped, a page at a time: the header line, then each page's rows as it comes
+    (a long listing starts at once and never sits whole in memory)."""
+    columns, started = list(columns), False
+    for rows in pages:
+        if not started and rows:
+            sys.stdout.write("\t".join(columns) + "\n")
+            started = True
+        sys.stdout.write("".join("\t".join(_plain(row.get(c)) for c in columns) + "\n" for row in rows))
+    if not started:
+        say(empty)
+
+
 def show(value: dict, as_json: bool) -> None:
     """Print one record: JSON, or "key  value" lines. Each value is written whole on its
     line, on a terminal too (the terminal may wrap it, but a URL copies whole)."""
