@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import re
 import sys
 from typing import Annotated, Any, Iterable, Iterator, Optional, Sequence
 
@@ -69,8 +70,10 @@ def settings(**flags: Any) -> Settings:
 def open_app(**flags: Any):
     from photojobs.app import App
     from photojobs.logs import configure_cli
+    from photojobs.install import check_storage_root
 
     resolved = settings(**flags)
+    check_storage_root(resolved)
     configure_cli(resolved, verbose=STATE.verbose, quiet=STATE.quiet)  # JSON-lines file + console
     return App(resolved)
 
@@ -83,11 +86,30 @@ def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, default=str, ensure_ascii=False) + "\n")
 
 
+# C0 and C1 control characters, DEL, Unicode line/paragraph separators and the bidi
+# overrides: shown escaped, so a file name cannot move the cursor, recolour the terminal
+# or reorder what is shown (JSON output escapes what JSON requires and stays exact).
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(match: "re.Match[str]") -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def terminal_text(text: str, keep_newlines: bool = False) -> str:
+    """`text` with every control character escaped (\\x1b, \\u2028), for a terminal."""
+    if keep_newlines:
+        return "\n".join(_UNSAFE.sub(_escape, line) for line in text.split("\n"))
+    return _UNSAFE.sub(_escape, text)
+
+
 def say(message: str) -> None:
     """A human message on stdout, silenced by -q. Plain text (a "[photos]" in it is kept),
     unless it closes a rich markup tag ("[yellow]Warning:[/]"): rich is imported only then."""
     if STATE.quiet:
         return
+    message = terminal_text(message, keep_newlines=True)
     if "[/" in message:
         console().print(message, soft_wrap=True)
         return
@@ -108,7 +130,7 @@ def _plain(value: Any) -> str:
     """A value on one line, whole."""
     if isinstance(value, (dict, list)):
         return json.dumps(value, default=str, ensure_ascii=False)
-    return "" if value is None else str(value).replace("\t", " ").replace("\n", ", ")
+    return "" if value is None else terminal_text(str(value).replace("\t", " ").replace("\n", ", "))
 
 
 def table(rows: Sequence[dict], columns: Iterable[str], title: str | None = None, empty: str = "Nothing.") -> None:
@@ -129,7 +151,7 @@ def table(rows: Sequence[dict], columns: Iterable[str], title: str | None = None
     for c in columns:
         t.add_column(c)
     for row in rows:
-        t.add_row(*(Text("" if row.get(c) is None else str(row.get(c))) for c in columns))
+        t.add_row(*(Text("" if row.get(c) is None else terminal_text(str(row.get(c)))) for c in columns))
     console().print(t)
 
 
@@ -156,7 +178,7 @@ def show(value: dict, as_json: bool) -> None:
     lines = []
     for key, val in value.items():
         text = json.dumps(val, default=str, ensure_ascii=False) if isinstance(val, (dict, list)) else val
-        text = "" if text is None else str(text)
+        text = "" if text is None else terminal_text(str(text), keep_newlines=True)
         lines.append(f"{key:<{width}}" + text.replace("\n", "\n" + " " * width))
     sys.stdout.write("\n".join(lines) + "\n")
 
@@ -179,7 +201,7 @@ def report_error(exc: PhotojobsError) -> None:
         import traceback
 
         traceback.print_exception(exc)
-    sys.stderr.write(f"Error: {exc}\n")
+    sys.stderr.write(f"Error: {terminal_text(str(exc))}\n")
 
 
 __all__ = ["PhotojobsError", "JsonOption", "STATE", "settings", "open_app", "print_json", "say", "table", "show"]

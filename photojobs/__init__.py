@@ -8,13 +8,13 @@
 import logging
 
 from .app import App, Dispatch, JobContext, connect
-from .errors import PermanentFailure, PhotojobsError, RetryLater
+from .errors import LeaseLost, PermanentFailure, PhotojobsError, RetryLater
 from .registry import job
 from .settings import Settings
 
-__all__ = ["App", "Dispatch", "JobContext", "connect", "job", "PermanentFailure", "PhotojobsError", "RetryLater",
-           "Settings"]
-__version__ = "0.1.0"
+__all__ = ["App", "Dispatch", "JobContext", "connect", "job", "LeaseLost", "PermanentFailure", "PhotojobsError",
+           "RetryLater", "Settings"]
+__version__ = "0.2.0"
 
 # A library logs, the application decides where to: the CLI adds its handlers.
 logging.getLogger("photojobs").addHandler(logging.NullHandler())

@@ -8,11 +8,12 @@ import threading
 import time
 from typing import Any, ContextManager, Iterable
 
-from .errors import InvalidPayload, UsageError
+from .context import JobContext  # noqa: F401 - photojobs.app.JobContext, as before
+from .errors import InvalidPayload
 from .registry import JobSpec, registry
 from .settings import Settings, load
-from .context import JobContext  # noqa: F401 - photojobs.app.JobContext, as before
 from .storage import Backend, Enqueued, NewJob, Transaction, open_backend
+from .validation import check_json, check_options
 
 
 @dataclasses.dataclass
@@ -83,11 +84,10 @@ class App:
 
     def _new_job(self, item: Dispatch, now: float) -> NewJob:
         spec = self.spec(item.name)
+        check_options(item.name, queue=item.queue, delay=item.delay, timeout=item.timeout, tries=item.tries,
+                      unique_key=item.unique_key)
+        check_json(item.name, item.payload)
         payload = spec.validate(item.payload)
-        if item.delay is not None and item.delay < 0:
-            raise UsageError(f"{item.name}: the delay must not be negative")
-        if item.tries is not None and item.tries < 1:
-            raise UsageError(f"{item.name}: tries must be at least 1")
         unique_key = item.unique_key or (spec.unique(payload) if spec.unique else None)
         return NewJob(item.name, payload, item.queue or spec.queue, now + (item.delay or 0), unique_key,
                       None, item.tries, item.timeout)
@@ -157,6 +157,8 @@ def parse_payload(text: str | None) -> dict:
         value = json.loads(text)
     except ValueError as exc:
         raise InvalidPayload(f"--payload is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidPayload("--payload is nested too deeply") from None
     if not isinstance(value, dict):
         raise InvalidPayload("--payload must be a JSON object")
     return value

@@ -38,3 +38,8 @@ class JobContext:
     @property
     def storage(self) -> Path:
         return self.app.settings.storage_path
+
+    def holds_lease(self) -> bool:
+        """Whether this attempt still holds its job. Call it inside the transaction that
+        makes the job's result visible: False means another attempt owns the job now."""
+        return self.job.worker is None or self.app.backend.holds(self.job.id, self.job.worker)

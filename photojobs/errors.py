@@ -49,6 +49,10 @@ class DatabaseLocked(EnvironmentProblem):
     """The database stayed locked past its busy budget."""
 
 
+class DiskFull(EnvironmentProblem):
+    """The disk is full."""
+
+
 class SchemaTooOld(EnvironmentProblem):
     """The database schema is older than this version of photojobs."""
 
@@ -93,3 +97,7 @@ class JobTimeout(JobControl):
 
 class WorkerLost(JobControl):
     """The worker process running the job died."""
+
+
+class LeaseLost(JobControl):
+    """This worker lost its lease on the job (stopped or cut off too long): its result was discarded."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .errors import ConfigError
 from .storage.sqlite_connection import open_database
 from .migrations import migrate
 from .settings import CONFIG_NAME, Settings, load
@@ -58,11 +59,24 @@ def init(config: str | None = None, db: str | None = None, storage: str | None =
             fh.write(text)
         wrote_config = True
     settings = load(config=config_path, db=db, storage=storage)
+    check_storage_root(settings)
     for folder in ("", "thumbnails", "downloads", "logs", "mail"):
         (settings.storage_path / folder).mkdir(parents=True, exist_ok=True)
     applied = migrate_database(settings, create=True)
     return {"config": str(config_path), "wrote_config": wrote_config, "db": str(settings.db_path),
             "storage": str(settings.storage_path), "migrations_applied": applied}
+
+
+def check_storage_root(settings: Settings) -> None:
+    """A storage root that exists must be a folder (ConfigError, exit 3, otherwise)."""
+    path = settings.storage_path
+    for part in (path, *path.parents):
+        if part.exists():
+            if not part.is_dir():
+                where = "" if part == path else f" ({part} is a file)"
+                raise ConfigError(f"storage {path} is not a folder{where}",
+                                  hint="set `storage` in photojobs.toml to a folder")
+            return
 
 
 def migrate_database(settings: Settings, create: bool = False) -> list[str]:

@@ -36,7 +36,10 @@ LOG_NAME = "photojobs.jsonl"
 DEFAULT_MAX_BYTES = 10 * 2**20
 DEFAULT_BACKUPS = 5
 REOPEN_CHECK_SECONDS = 1.0
+FAILED_RETRY_SECONDS = 60.0  # after a failed write, how long the file is left alone
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+VERBOSE = 0  # the CLI's -v count: worker processes print tracebacks only when it is set
 
 _STANDARD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}
 
@@ -93,6 +96,26 @@ class JsonLinesHandler(logging.Handler):
         self._inode = 0
         self._unchecked = 0  # bytes written since the file's size was last looked at
         self._next_check = 0.0
+        self._failed_until = 0.0  # the file could not be written: console only until then
+
+    def probe(self) -> bool:
+        """Open the file now (before a worker forks, so its children inherit the outcome);
+        if it cannot be written, warn once. False if it cannot."""
+        try:
+            self._open()
+        except OSError as exc:
+            self._cannot_write(exc)
+            return False
+        return True
+
+    def _cannot_write(self, exc: OSError) -> None:
+        """One warning, then the file is left alone for a while: not a "Logging error" block
+        per line (a worker logs several lines a job)."""
+        if not self._failed_until:
+            sys.stderr.write(f"Warning: cannot write the log file {self.path}: {exc.strerror or exc};"
+                             " logging to the console only\n")
+        self._close_fd()
+        self._failed_until = time.monotonic() + FAILED_RETRY_SECONDS
 
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -118,6 +141,8 @@ class JsonLinesHandler(logging.Handler):
             self._open()
 
     def emit(self, record: logging.LogRecord) -> None:
+        if self._failed_until and time.monotonic() < self._failed_until:
+            return
         try:
             line = json.dumps(record_to_dict(record), default=str, ensure_ascii=False) + "\n"
             if self._fd is None:
@@ -133,6 +158,8 @@ class JsonLinesHandler(logging.Handler):
                 self._unchecked = 0
                 if os.fstat(self._fd).st_size > self.max_bytes:
                     self.rotate()
+        except OSError as exc:
+            self._cannot_write(exc)
         except Exception:
             self.handleError(record)
 
@@ -237,10 +264,14 @@ def configure_cli(settings: "Settings", verbose: int = 0, quiet: bool = False) -
     file_level = logging.DEBUG if verbose > 1 else logging.INFO
     console_level = (logging.ERROR if quiet else logging.DEBUG if verbose > 1 else logging.INFO if verbose
                      else logging.WARNING)
+    global VERBOSE
+    VERBOSE = verbose
     configure(settings, console_level=console_level, file_level=file_level)
     for handler in logging.getLogger("photojobs").handlers:
         if isinstance(handler, ConsoleHandler):
             handler.busy_level = console_level
+        if isinstance(handler, JsonLinesHandler) and settings.storage_path.is_dir():
+            handler.probe()  # never creates the storage root: a missing one is `init`'s to make
 
 
 # -- reading -------------------------------------------------------------------------------

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -18,7 +17,6 @@ if TYPE_CHECKING:
     from .app import App
 
 MAX_NAME_CHARS = 200
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def check_email(email: str) -> str:
@@ -36,8 +34,10 @@ def check_email(email: str) -> str:
 def check_name(name: str | None) -> str | None:
     if name is None:
         return None
+    from .mail.message import LINE_BREAKS_AND_CONTROLS
+
     value = name.strip()
-    if _CONTROL.search(value):
+    if LINE_BREAKS_AND_CONTROLS.search(value):
         raise UsageError("--name must not contain control characters or line breaks")
     if len(value) > MAX_NAME_CHARS:
         raise UsageError(f"--name is longer than {MAX_NAME_CHARS} characters")

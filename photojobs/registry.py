@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
 import inspect
 import json
 import sys
@@ -96,6 +97,20 @@ def _type_name(expected: Any) -> str:
     return getattr(expected, "__name__", None) or str(expected).replace("typing.", "")
 
 
+def _where(exc: BaseException, module: str) -> str:
+    """"FILE, line N" of the deepest frame of the traceback inside the module's own file."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    try:
+        origin = getattr(importlib.util.find_spec(module), "origin", None)
+    except (ImportError, ValueError):
+        origin = None
+    own = [f for f in frames if f.filename == origin]
+    chosen = (own or [f for f in frames if not f.filename.startswith("<")] or frames or [None])[-1]
+    return f"{chosen.filename}, line {chosen.lineno}" if chosen else "no traceback"
+
+
 class Registry:
     def __init__(self) -> None:
         self._jobs: dict[str, JobSpec] = {}
@@ -126,6 +141,12 @@ class Registry:
                 importlib.import_module(module)
             except ImportError as exc:
                 raise ConfigError(f"cannot import job module {module!r}: {exc}") from exc
+            except SyntaxError as exc:
+                raise ConfigError(f"job module {module!r} has a syntax error: {exc.msg}"
+                                  f" ({exc.filename}, line {exc.lineno})") from exc
+            except Exception as exc:
+                raise ConfigError(f"job module {module!r} raised {type(exc).__name__} while imported: {exc}"
+                                  f" ({_where(exc, module)})") from exc
             self._loaded.add(module)
 
     def get(self, name: str) -> JobSpec:

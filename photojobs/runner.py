@@ -10,8 +10,8 @@ import traceback
 from typing import TYPE_CHECKING
 
 from .context import JobContext
+from .errors import JobTimeout, LeaseLost, PermanentFailure, RetryLater, UnknownJob, UsageError, WorkerLost
 from .storage import AttemptError, Job
-from .errors import JobTimeout, PermanentFailure, RetryLater, UnknownJob, UsageError, WorkerLost
 from .retry import DEFAULT_BACKOFF
 
 if TYPE_CHECKING:
@@ -77,6 +77,11 @@ def execute(app: "App", job: Job, worker: str, *, job_limits: tuple[int, float] 
     log.info("job started", extra={"event": "started", "job": _fields(job)})
     try:
         call_handler(app, job, job_timeout)
+    except LeaseLost as exc:  # another attempt owns the job now: record nothing, it is theirs
+        duration = time.monotonic() - started
+        log.warning("job result discarded: lease lost", extra={"event": "lease_lost", "job": _fields(job),
+                                                               "duration": duration, "error": str(exc)})
+        return RETRY, duration
     except (UsageError, PermanentFailure) as exc:  # unknown job, invalid payload, or the job said so
         duration = time.monotonic() - started
         if errors is not None:
@@ -94,7 +99,7 @@ def execute(app: "App", job: Job, worker: str, *, job_limits: tuple[int, float] 
     return DONE, duration
 
 
-def record_failure(app: "App", job: Job, worker: str | None, exc: BaseException, duration: float | None,
+def record_failure(app: "App", job: Job, worker: str, exc: BaseException, duration: float | None,
                    *, permanent: bool = False, tries: int | None = None) -> str:
     """Record a failed attempt: retry later if tries remain, else the failed table."""
     if tries is None:

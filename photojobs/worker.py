@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import multiprocessing
 import os
 import signal
 import socket
 import sys
 import threading
 import time
-from multiprocessing.connection import wait
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from .claims import settle, sweep
 from .errors import DatabaseLocked, JobTimeout, UsageError, WorkerLost
@@ -26,7 +24,11 @@ from .liveness import identity, process_start, rescue_dead_workers
 from .lock_wait import LockWaiter
 from .settings import Settings
 from .storage import Backend, open_backend
-from .worker_child import LOCKED, RECYCLE, Slot, child_main, logging_setup
+
+if TYPE_CHECKING:  # multiprocessing and the child's code load with the first child:
+    import multiprocessing  # a cron run that finds no work starts faster without them
+
+    from .worker_child import Slot
 
 log = logging.getLogger("photojobs.worker")
 
@@ -90,6 +92,8 @@ def start_context():
     milliseconds. Other systems (macOS laptops): spawn, a fresh interpreter per child, the
     start method that is safe there (~0.6 s a child), which matters only when children are
     replaced often. See bench/README.md (Chaos) for the figures."""
+    import multiprocessing
+
     if sys.platform.startswith("linux"):
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload((["__main__"] if _main_is_rerun() else []) + ["photojobs.worker_child",
@@ -127,15 +131,15 @@ class Worker:
         self._signals = 0
         self._stopping = False
         self._stop_deadline: float | None = None
-        self._ctx = start_context()
-        self._claimed = self._ctx.Value("q", 0)
+        self._ctx: "multiprocessing.context.BaseContext | None" = None  # made with the first child
+        self._claimed = None
         self._incarnation = 0
         self._finished = [0, 0, 0]  # done, failed, retried by children that have exited
         self.started_at = time.time()  # a `queue restart` after this stops the worker
         self._crashes = 0  # children in a row that died at start-up, holding no job
         self._published = 0.0
         self._gave_up: DatabaseLocked | None = None  # a child found the database locked (cron mode)
-        self._logging = logging_setup()
+        self._logging: list | None = None
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -175,6 +179,12 @@ class Worker:
     def _spawn(self, index: int) -> Child:
         self._incarnation += 1
         token = f"{self.id}/{index}.{self._incarnation}"
+        from .worker_child import Slot, child_main, logging_setup
+
+        if self._ctx is None:
+            self._ctx = start_context()
+            self._claimed = self._ctx.Value("q", 0)
+            self._logging = logging_setup()
         slot = Slot(self._ctx)
         # Not daemonic (a job may start processes of its own): _stop_children ends them instead.
         process = self._ctx.Process(target=child_main, name=f"photojobs-worker-{index}",
@@ -189,6 +199,8 @@ class Worker:
         return child
 
     def _supervise(self, backend: Backend, started: float) -> None:
+        from multiprocessing.connection import wait
+
         renew_every = max(self.settings.lease / 3, 0.2)
         next_renew = next_rescue = time.monotonic() + renew_every
         next_prune = next_control = time.monotonic()
@@ -224,6 +236,8 @@ class Worker:
 
     def _reap(self, backend: Backend, child: Child) -> None:
         """A child exited: account for its jobs, maybe replace it."""
+        from .worker_child import LOCKED, RECYCLE
+
         if child.reaped:
             return
         child.reaped = True

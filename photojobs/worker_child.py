@@ -249,15 +249,19 @@ def child_main(settings: "Settings", options: "WorkerOptions", slot: Slot, token
     except DatabaseLocked as exc:  # a cron run gives up; its claim file tells the next worker what it did
         log.warning("database locked past lock_budget; this run stops", extra={"event": "locked", "error": str(exc)})
         code = LOCKED
+    except Exception as exc:  # one line (the supervisor replaces it); the traceback only with -v
+        _report_crash(exc)
+        code = 1
     os._exit(code)
 
 
 def logging_setup() -> list:
     """The "photojobs" logger's handlers, as a child started afresh can rebuild them."""
+    from . import logs
     from .logs import ConsoleHandler, JsonLinesHandler
 
     logger = logging.getLogger("photojobs")
-    setup: list = [("level", logger.level)]
+    setup: list = [("level", logger.level), ("verbose", logs.VERBOSE)]
     for handler in logger.handlers:
         if isinstance(handler, JsonLinesHandler):
             setup.append(("file", str(handler.path), handler.max_bytes, handler.backups, handler.level))
@@ -267,15 +271,28 @@ def logging_setup() -> list:
 
 
 def restore_logging(setup: list) -> None:
+    from . import logs
     from .logs import ConsoleHandler, JsonLinesHandler
 
     logger = logging.getLogger("photojobs")
     for entry in setup:
         if entry[0] == "level":
             logger.setLevel(entry[1])
+        elif entry[0] == "verbose":
+            logs.VERBOSE = entry[1]  # tracebacks with -v, in a child started afresh too
         elif entry[0] == "file":
             logger.addHandler(JsonLinesHandler(entry[1], entry[2], entry[3], level=entry[4]))
         elif entry[0] == "console":
             handler = ConsoleHandler(level=entry[1])
             handler.busy_level = entry[2]
             logger.addHandler(handler)
+
+
+def _report_crash(exc: Exception) -> None:
+    from . import logs
+
+    log.error("worker process stopped", extra={"event": "child_error", "error": f"{type(exc).__name__}: {exc}"})
+    if logs.VERBOSE:
+        import traceback
+
+        traceback.print_exception(exc)

@@ -25,10 +25,15 @@ def env_clean(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A folder with photojobs.toml, an initialised database and storage root; the cwd."""
-    from photojobs.install import init
-
     work = tmp_path / "work"
     work.mkdir()
+    return init_workspace(work, monkeypatch)
+
+
+def init_workspace(work: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Make `work` an initialised workspace (config, database, storage; the sample jobs) and the cwd."""
+    from photojobs.install import init
+
     monkeypatch.chdir(work)
     init(config=str(work / "photojobs.toml"))
     with open(work / "photojobs.toml", "a") as fh:

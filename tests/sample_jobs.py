@@ -70,3 +70,12 @@ def mark(n: int, path: str) -> None:
         os.write(fd, f"{n}\n".encode())
     finally:
         os.close(fd)
+
+
+@job("break_worker", context=True)
+def break_worker(ctx, marker: str) -> None:
+    """Close the worker process's own database connection, once (marker): the process then
+    fails outside any job, as a child whose database went away would."""
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        ctx.app.backend.conn.close()

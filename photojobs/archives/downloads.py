@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from ..errors import ConfigError, NotFound, PermanentFailure, RetryLater, UsageError
+from ..errors import ConfigError, LeaseLost, NotFound, PermanentFailure, RetryLater, UsageError
 from ..storage import downloads as download_rows
 from ..storage import orders as order_rows
 
@@ -174,7 +174,8 @@ def list_downloads(app: "App", *, order_id: int | None = None, status: str | Non
 # -- building (the build_archive job's body) ---------------------------------------------------
 
 def _members(app: "App", download: Any) -> list[Any]:
-    """The archive's members: each photo's original (or conversion), named for the order."""
+    """The archive's members: each photo's original (or conversion), named for the order.
+    An original must still be the regular file processing recorded (size and mtime)."""
     from ..photos.store import source_path, thumbnail_path
     from .names import member_names, split_extension
     from ..orders import order_photos
@@ -185,20 +186,43 @@ def _members(app: "App", download: Any) -> list[Any]:
         original = source_path(photo["path"])
         name = os.path.basename(original)
         source: Any = original
+        recorded = (photo["size_bytes"], photo["mtime_ns"])
+        expected = recorded if None not in recorded else None
         if download["conversion"]:
             source = thumbnail_path(app.settings, photo, download["conversion"])
             if source is None:
                 state = "is not processed yet" if photo["status"] == "pending" else f"has no {download['conversion']!r} conversion"
                 raise (RetryLater if photo["status"] == "pending" else PermanentFailure)(f"photo {photo['id']} {state}")
             name = split_extension(name)[0] + f"-{download['conversion']}" + split_extension(source.name)[1]
-        if not os.path.isfile(source):
-            problem = "is not a regular file" if os.path.lexists(source) else "is missing on disk"
-            raise PermanentFailure(f"photo {photo['id']} {problem}: {_shown(source)}")
-        sources.append(source)
+            expected = None
+        _check_source(photo["id"], source, expected)
+        sources.append((source, expected, f"photo {photo['id']}"))
         originals.append(name)
     if not sources:
         raise PermanentFailure(f"order {download['order_id']} has no photos")
-    return [Member(n, Path(s)) for n, s in zip(member_names(download["order_id"], originals), sources)]
+    return [Member(n, Path(s), expected, label)
+            for n, (s, expected, label) in zip(member_names(download["order_id"], originals), sources)]
+
+
+def _check_source(photo_id: int, source: Any, expected: tuple[int, int] | None) -> None:
+    """Fail early if a photo's file is gone, is no longer a regular file, or differs from
+    what was processed (the writer checks again on the opened file)."""
+    import stat
+
+    try:
+        info = os.lstat(source)
+    except FileNotFoundError:
+        raise PermanentFailure(f"photo {photo_id} is missing on disk: {_shown(source)}") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a symlink" if stat.S_ISLNK(info.st_mode) else "a FIFO" if stat.S_ISFIFO(info.st_mode) else (
+            "a folder" if stat.S_ISDIR(info.st_mode) else "something else")
+        raise changed_photo(f"photo {photo_id}", f"{_shown(source)} is not a regular file: it is {kind}")
+    if expected is not None and (info.st_size, info.st_mtime_ns) != expected:
+        raise changed_photo(f"photo {photo_id}", f"{_shown(source)} has other size or modification time")
+
+
+def changed_photo(label: str, detail: str) -> PermanentFailure:
+    return PermanentFailure(f"{label} changed since it was processed: run photos add again ({detail})")
 
 
 def _shown(path: Any) -> str:
@@ -207,10 +231,27 @@ def _shown(path: Any) -> str:
     return display_path(path)
 
 
-def build_download(app: "App", download_id: int, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Build the download's archive and mark it ready; a no-op if it is ready already."""
-    from .zipwriter import SourceChanged, remove_temp_files, write_archive
+LeaseCheck = Callable[[], bool]  # True while this attempt holds its job; asked inside a transaction
 
+
+def _lease_lost(download_id: int) -> LeaseLost:
+    return LeaseLost(f"download {download_id}: this worker lost its lease on the job; its archive was discarded"
+                     " (another attempt owns the download)")
+
+
+def build_download(app: "App", download_id: int, progress: Callable[[int], None] | None = None, *,
+                   holds_lease: LeaseCheck | None = None, attempt: tuple[int, int] | None = None) -> dict[str, Any]:
+    """Build the download's archive and mark it ready; a no-op if it is ready already.
+
+    From a job, `holds_lease` fences the attempt: the archive is renamed into place and
+    marked ready only in a transaction where it still holds the job; otherwise it is
+    discarded (LeaseLost) and nothing another attempt made is touched. `attempt` (job id,
+    attempt) names the temp file, so an attempt removes only earlier attempts' leftovers.
+    """
+    from .zipwriter import remove_temp_files, write_archive
+
+    if holds_lease is not None and not holds_lease():  # woken after the lease ran out: someone else's now
+        raise _lease_lost(download_id)
     download = _row(app, download_id)
     dest = downloads_folder(app.settings) / archive_name(download_id, download["order_id"])
     if download["status"] == "ready" and download["path"] and os.path.isfile(download["path"]):
@@ -221,39 +262,74 @@ def build_download(app: "App", download_id: int, progress: Callable[[int], None]
         return show_download(app, download_id)
     if download["status"] != "pending":  # failed, and retried from the failed table: try again
         with app.transaction() as tx:
+            if holds_lease is not None and not holds_lease():
+                raise _lease_lost(download_id)
             download_rows.set_status(tx, download_id, "pending", clear_error=True)
         download = _row(app, download_id)
     dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    remove_temp_files(dest.parent, [dest.name])  # left by an attempt that was killed
+    remove_temp_files(dest.parent, [dest.name], before=attempt)  # left by earlier attempts (killed or stale)
     members = _members(app, download)
+    published: list[bool] = []
+
+    def publish(temp: Path, result: Any) -> None:
+        published.append(_publish(app, download, temp, result, holds_lease))
+
     try:
-        result = write_archive(members, dest, progress=progress)
-    except SourceChanged as exc:
-        raise RetryLater(f"a photo changed while it was archived: {_shown(exc.filename)}", delay=5) from exc
-    except FileNotFoundError as exc:
-        raise PermanentFailure(f"a photo is missing on disk: {_shown(exc.filename or '?')}") from exc
-    except (IsADirectoryError, PermissionError) as exc:
-        raise PermanentFailure(f"cannot read {_shown(exc.filename or '?')}: {exc.strerror}") from exc
-    except OSError as exc:
-        if exc.errno in _DISK_FULL:
-            raise RetryLater(f"the disk is full writing the archive in {dest.parent}: {exc.strerror}",
-                             delay=DISK_FULL_RETRY_DELAY) from exc
+        write_archive(members, dest, progress=progress, attempt=attempt, publish=publish)
+    except LeaseLost:
         raise
-    _mark_ready(app, download, result)
+    except Exception as exc:
+        if holds_lease is not None and not holds_lease():  # whatever went wrong, it is not ours to report
+            raise _lease_lost(download_id) from exc
+        raise _build_failure(exc, members, dest) from exc
+    if not published[0]:
+        log.info("download %s was expired or failed meanwhile; its archive was discarded", download_id)
     return show_download(app, download_id)
 
 
-def _mark_ready(app: "App", download: Any, result: Any) -> None:
-    """Ready, and the download-ready mail queued if asked: one transaction, so a crash
-    between the two cannot send the mail twice or leave a ready download unannounced."""
+def _build_failure(exc: Exception, members: list[Any], dest: Path) -> Exception:
+    """The job's error for what stopped the writer."""
+    from ..photos.files import NotRegularFile
+    from .zipwriter import SourceChanged, SourceMismatch
+
+    if isinstance(exc, SourceMismatch):
+        return changed_photo(exc.member.label or "a photo", f"{_shown(exc.filename)} {exc.strerror}")
+    if isinstance(exc, NotRegularFile):
+        label = next((m.label for m in members if str(m.source) == exc.filename), None)
+        detail = f"{_shown(exc.filename)} is not a regular file: it {exc.strerror}"
+        return changed_photo(label, detail) if label else PermanentFailure(detail)
+    if isinstance(exc, SourceChanged):
+        return RetryLater(f"a photo changed while it was archived: {_shown(exc.filename)}", delay=5)
+    if isinstance(exc, FileNotFoundError):
+        return PermanentFailure(f"a photo is missing on disk: {_shown(exc.filename or '?')}")
+    if isinstance(exc, (IsADirectoryError, PermissionError)):
+        return PermanentFailure(f"cannot read {_shown(exc.filename or '?')}: {exc.strerror}")
+    if isinstance(exc, OSError) and exc.errno in _DISK_FULL:
+        return RetryLater(f"the disk is full writing the archive in {dest.parent}: {exc.strerror}",
+                          delay=DISK_FULL_RETRY_DELAY)
+    return exc
+
+
+def _publish(app: "App", download: Any, temp: Path, result: Any, holds_lease: LeaseCheck | None) -> bool:
+    """Rename the archive into place and mark the download ready (and queue the download-ready
+    mail if asked), in one transaction that first checks the lease: a stale attempt raises
+    LeaseLost before touching the final file. False (temp removed) if the download is no
+    longer pending (expired or failed meanwhile): the final file is left alone then too."""
+    from .zipwriter import install
+
     with app.transaction() as tx:
-        changed = download_rows.mark_ready(tx, download["id"], str(result.path), result.size_bytes,
-                                           result.file_count, result.sha256, time.time())
-        if not changed:  # expired or failed meanwhile: the archive is not wanted
-            os.unlink(result.path)
-            return
+        if holds_lease is not None and not holds_lease():
+            raise _lease_lost(download["id"])
+        current = download_rows.get(tx, download["id"])
+        if current is None or current["status"] != "pending":
+            os.unlink(temp)
+            return False
+        install(temp, result)
+        download_rows.mark_ready(tx, download["id"], str(result.path), result.size_bytes, result.file_count,
+                                 result.sha256, time.time())
         if download["notify"]:
             _queue_ready_mail(app, tx, download)
+    return True
 
 
 def _queue_ready_mail(app: "App", tx: Any, download: Any) -> None:
@@ -277,9 +353,11 @@ def _mark_expired(app: "App", download_id: int) -> None:
         download_rows.set_status(tx, download_id, "expired", only_if=[s for s in STATUSES if s != "expired"])
 
 
-def note_attempt_error(app: "App", download_id: int, reason: str) -> None:
+def note_attempt_error(app: "App", download_id: int, reason: str, *, holds_lease: LeaseCheck | None = None) -> None:
     """A pending download shows why its last attempt failed while it waits for a retry."""
     with app.transaction() as tx:
+        if holds_lease is not None and not holds_lease():
+            return
         download_rows.note_error(tx, download_id, reason[:2000])
 
 

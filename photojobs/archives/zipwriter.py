@@ -23,6 +23,7 @@ import errno
 import hashlib
 import os
 import queue
+import re
 import secrets
 import stat
 import struct
@@ -31,6 +32,8 @@ import time
 import zlib
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
+
+from ..photos.files import open_regular
 
 CHUNK_SIZE = 1 << 20
 WHOLE_FILE_LIMIT = 16 << 20  # a member up to this size is read once, into one reused buffer
@@ -53,6 +56,14 @@ class SourceChanged(OSError):
     """A member's source changed size while it was being archived."""
 
 
+class SourceMismatch(OSError):
+    """A member's source is not the file that was processed (size or mtime differ)."""
+
+    def __init__(self, member: "Member", detail: str):
+        super().__init__(errno.ESTALE, detail, str(member.source))
+        self.member = member
+
+
 class ArchiveCorrupt(Exception):
     """The archive read back does not match what was written."""
 
@@ -63,6 +74,8 @@ class Member:
 
     name: str
     source: Path
+    expected: tuple[int, int] | None = None  # (size, mtime_ns) recorded when it was processed
+    label: str | None = None  # how errors name it ("photo 12")
 
 
 @dataclasses.dataclass
@@ -91,18 +104,34 @@ class ArchiveResult:
 ProgressCallback = Callable[[int], None]  # called with the source bytes archived so far
 
 
-def temp_path_for(dest: Path) -> Path:
-    """A fresh temp name beside `dest`: `.<dest name>.<random>.tmp`."""
-    return dest.parent / f".{dest.name}.{secrets.token_hex(6)}{TEMP_SUFFIX}"
+def temp_path_for(dest: Path, attempt: tuple[int, int] | None = None) -> Path:
+    """A fresh temp name beside `dest`, its own to one attempt: `.<dest name>.<random>.tmp`,
+    or `.<dest name>.j<job>a<attempt>-<random>.tmp` for a job's attempt."""
+    tag = f"j{attempt[0]}a{attempt[1]}-" if attempt else ""
+    return dest.parent / f".{dest.name}.{tag}{secrets.token_hex(6)}{TEMP_SUFFIX}"
+
+
+_ATTEMPT_TAG = re.compile(r"j(\d+)a(\d+)-")
 
 
 def is_temp_of(path: Path, dest: Path) -> bool:
     return path.name.startswith(f".{dest.name}.") and path.name.endswith(TEMP_SUFFIX)
 
 
+def install(temp: Path, result: "ArchiveResult") -> None:
+    """Rename the finished temp file into place (`result.path`) and make the rename durable."""
+    os.replace(temp, result.path)
+    _fsync_folder(result.path.parent)
+
+
 def write_archive(members: Sequence[Member], dest: str | os.PathLike, *, progress: ProgressCallback | None = None,
-                  chunk_size: int = CHUNK_SIZE, read_back: bool = False) -> ArchiveResult:
+                  chunk_size: int = CHUNK_SIZE, read_back: bool = False, attempt: tuple[int, int] | None = None,
+                  publish: "Callable[[Path, ArchiveResult], None] | None" = None) -> ArchiveResult:
     """Write `members` (stored) as the ZIP `dest`, atomically; returns what was written.
+
+    `publish(temp, result)` makes the verified temp file the archive (default: `install`);
+    a job passes one that renames only while it still holds its lease, in the transaction
+    that marks the download ready. If it raises, the temp file is removed.
 
     Checked before the rename: every local header and the central directory read back
     byte for byte, and `zipfile` lists exactly the members written. `read_back` also
@@ -110,7 +139,7 @@ def write_archive(members: Sequence[Member], dest: str | os.PathLike, *, progres
     page cache, not the disk, so it guards against bugs here rather than a bad disk.
     """
     dest = Path(dest)
-    temp = temp_path_for(dest)
+    temp = temp_path_for(dest, attempt)
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
     try:
         os.fchmod(fd, 0o600)
@@ -128,15 +157,15 @@ def write_archive(members: Sequence[Member], dest: str | os.PathLike, *, progres
             _read_back(temp, writer.entries, archive_size, digest, chunk_size)
         os.close(fd)
         fd = -1
-        os.replace(temp, dest)
-        _fsync_folder(dest.parent)
+        result = ArchiveResult(dest, archive_size, len(writer.entries), digest, writer.uses_zip64,
+                               writer.source_bytes)
+        (publish or install)(temp, result)
     except BaseException:
         if fd >= 0:
             os.close(fd)
         _remove_quietly(temp)
         raise
-    return ArchiveResult(dest, archive_size, len(writer.entries), digest,
-                         writer.uses_zip64, writer.source_bytes)
+    return result
 
 
 class _StreamWriter:
@@ -176,10 +205,11 @@ class _StreamWriter:
         flags = 0 if member.name.isascii() else _UTF8_FLAG
         turn = len(self.entries) % 2
         buffer = self._buffer(turn)
-        with open(member.source, "rb", buffering=0) as source:
+        with os.fdopen(open_regular(member.source), "rb", buffering=0) as source:
             info = os.fstat(source.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                raise IsADirectoryError(errno.EISDIR, "not a regular file", str(member.source))
+            if member.expected is not None and (info.st_size, info.st_mtime_ns) != member.expected:
+                raise SourceMismatch(member, f"size or modification time differ from when it was processed"
+                                             f" ({info.st_size} bytes now, {member.expected[0]} then)")
             _advise_sequential(source.fileno())
             size = info.st_size
             dos_time, dos_date = _dos_time(info.st_mtime)
@@ -463,8 +493,15 @@ def _remove_quietly(path: Path) -> None:
         pass
 
 
-def remove_temp_files(folder: Path, names: Iterable[str]) -> list[Path]:
-    """Remove the temp files left in `folder` for any of the archive names `names`."""
+def _attempt_of(name: str, prefix: str) -> tuple[int, int] | None:
+    match = _ATTEMPT_TAG.match(name, len(prefix))
+    return (int(match[1]), int(match[2])) if match else None
+
+
+def remove_temp_files(folder: Path, names: Iterable[str], before: tuple[int, int] | None = None) -> list[Path]:
+    """Remove the temp files left in `folder` for any of the archive names `names`; with
+    `before` (job id, attempt), only those of earlier attempts (and untagged ones): a later
+    attempt's temp file is live work, and a stale attempt must not touch it."""
     removed = []
     prefixes = tuple(f".{n}." for n in names)
     try:
@@ -473,10 +510,14 @@ def remove_temp_files(folder: Path, names: Iterable[str]) -> list[Path]:
         return removed
     for entry in candidates:
         if entry.name.startswith(prefixes) and entry.name.endswith(TEMP_SUFFIX) and entry.is_file(follow_symlinks=False):
+            prefix = next(p for p in prefixes if entry.name.startswith(p))
+            tagged = _attempt_of(entry.name, prefix)
+            if before is not None and tagged is not None and tagged >= before:
+                continue
             _remove_quietly(Path(entry.path))
             removed.append(Path(entry.path))
     return removed
 
 
-__all__ = ["Member", "ArchiveResult", "ArchiveCorrupt", "SourceChanged", "write_archive",
+__all__ = ["Member", "ArchiveResult", "ArchiveCorrupt", "SourceChanged", "SourceMismatch", "write_archive", "install",
            "remove_temp_files", "temp_path_for", "is_temp_of", "ZIP64_LIMIT", "COUNT_LIMIT", "TEMP_SUFFIX"]

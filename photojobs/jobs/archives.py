@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import LeaseLost
 from ..registry import job
 
 
@@ -18,9 +19,11 @@ def build_archive(ctx: Any, download_id: int) -> None:
     from ..archives.downloads import build_download, note_attempt_error
 
     try:
-        build_download(ctx.app, download_id)
+        build_download(ctx.app, download_id, holds_lease=ctx.holds_lease, attempt=(ctx.job.id, ctx.attempt))
+    except LeaseLost:
+        raise  # another attempt owns the download: its row is not ours to annotate
     except Exception as exc:
-        note_attempt_error(ctx.app, download_id, failure_reason(exc))
+        note_attempt_error(ctx.app, download_id, failure_reason(exc), holds_lease=ctx.holds_lease)
         raise
 
 

@@ -16,7 +16,7 @@ def send_email(ctx, outbox_id: int) -> None:
     """Send outbox row `outbox_id` through the configured transport."""
     from ..mail.outbox import deliver
 
-    deliver(ctx.app, outbox_id)
+    deliver(ctx.app, outbox_id, holds_lease=ctx.holds_lease)
 
 
 @send_email.failed

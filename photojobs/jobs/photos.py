@@ -18,7 +18,7 @@ def process_photo(ctx: Any, photo_id: int, regenerate_thumbnails: bool = False) 
     """Read a photo's file facts and EXIF, and make its thumbnails."""
     from ..photos.processing import process_photo as run
 
-    run(ctx.app, photo_id, regenerate=regenerate_thumbnails)
+    run(ctx.app, photo_id, regenerate=regenerate_thumbnails, holds_lease=ctx.holds_lease)
 
 
 @process_photo.failed

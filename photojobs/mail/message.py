@@ -12,8 +12,10 @@ from typing import Iterable
 
 from ..errors import UsageError
 
-# Control characters (CR and LF above all) never belong in a header.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Control characters (CR and LF above all) never belong in a header, nor the characters
+# Python and some mail software also take for line breaks: NEL (U+0085, a C1 control),
+# and the Unicode line and paragraph separators.
+LINE_BREAKS_AND_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+$")
 _LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 
@@ -28,7 +30,7 @@ class InvalidAddress(UsageError):
 
 def check_header(name: str, value: str) -> str:
     """Return `value` if it is safe in a header; refuse CR, LF and other control characters."""
-    if _CONTROL.search(value):
+    if LINE_BREAKS_AND_CONTROLS.search(value):
         raise HeaderInjection(f"refusing {name} with a line break or control character: {value[:60]!r}")
     return value
 

@@ -16,13 +16,13 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any
+from typing import Any, Callable
 
-from ..errors import NotFound, PermanentFailure, UsageError
+from ..errors import LeaseLost, NotFound, PermanentFailure, UsageError
 from ..storage import outbox as outbox_rows
 from .config import MailConfig, mail_config
 from .message import build_message, check_address, domain_of, new_message_id, parse_sender
-from .transports import DeliveryDeferred, DeliveryRefused, DeliveryUncertain, make_transport, scrub
+from .transports import DeliveryDeferred, DeliveryRefused, DeliveryUncertain, make_transport, scrub, secret_forms
 
 log = logging.getLogger("photojobs.mail")
 
@@ -75,8 +75,7 @@ class Mailer:
         return outbox_rows.get(self.app.backend, outbox_id)
 
     def secrets(self) -> list[str]:
-        password = self.config.password(self.env)
-        return [password] if password else []
+        return secret_forms(self.config.username, self.config.password(self.env))
 
 
 def _rate_delay(app: Any, rate: int, now: float) -> float:
@@ -117,8 +116,15 @@ def queue_mail(app: Any, template: str, to: str, *, order_id: int | None = None,
     return outbox_id
 
 
-def _set(app: Any, outbox_id: int, fields: dict[str, Any], when: tuple[str, ...] = ()) -> int:
+def _set(app: Any, outbox_id: int, fields: dict[str, Any], when: tuple[str, ...] = (),
+         holds_lease: Callable[[], bool] | None = None) -> int:
+    """Update the row (if its status is one of `when`). With `holds_lease`, only while the
+    job's attempt still holds its lease: a stale attempt's update would overwrite a newer
+    attempt's outcome, so it raises LeaseLost instead."""
     with app.transaction() as tx:
+        if holds_lease is not None and not holds_lease():
+            raise LeaseLost(f"outbox row {outbox_id}: this worker lost its lease on the job; its result was"
+                            " discarded (another attempt owns the message)")
         return outbox_rows.update(tx, outbox_id, fields, when)
 
 
@@ -144,8 +150,10 @@ def _send_key(row: Any) -> str:
     return f"{row['id']:06d}-{row['template']}" + (f"-resend{row['resends']}" if row["resends"] else "")
 
 
-def deliver(app: Any, outbox_id: int, *, mailer: Mailer | None = None, transport: Any = None) -> str:
-    """Send one outbox row, at most once. Returns 'sent', 'already sent' or 'unconfirmed'."""
+def deliver(app: Any, outbox_id: int, *, mailer: Mailer | None = None, transport: Any = None,
+            holds_lease: Callable[[], bool] | None = None) -> str:
+    """Send one outbox row, at most once. Returns 'sent', 'already sent' or 'unconfirmed'.
+    From a job, `holds_lease` fences every write to the row (and the hand-over itself)."""
     mailer = mailer or Mailer(app, transport)
     row = mailer.row(outbox_id)
     if row is None:
@@ -157,7 +165,7 @@ def deliver(app: Any, outbox_id: int, *, mailer: Mailer | None = None, transport
     if status == "sending" and not mailer.transport.idempotent:
         _set(app, outbox_id, {"status": "unconfirmed",
                               "error": "a previous attempt stopped while handing the message to the server; not resent"
-                                       " (`photojobs mail resend` sends it again)"}, ("sending",))
+                                       " (`photojobs mail resend` sends it again)"}, ("sending",), holds_lease)
         log.warning("mail may have been sent already; not resent",
                     extra={"event": "mail_unconfirmed", "outbox": outbox_id, "message_id": row["message_id"]})
         return "unconfirmed"
@@ -166,7 +174,7 @@ def deliver(app: Any, outbox_id: int, *, mailer: Mailer | None = None, transport
 
     def mark_sending() -> None:
         taken = _set(app, outbox_id, {"status": "sending", "subject": str(msg["Subject"]), "sent_at": time.time(),
-                                      "error": None}, ("pending", "failed", "sending"))
+                                      "error": None}, ("pending", "failed", "sending"), holds_lease)
         if taken != 1:
             raise PermanentFailure(f"outbox row {outbox_id} is being sent by someone else")
 
@@ -174,16 +182,18 @@ def deliver(app: Any, outbox_id: int, *, mailer: Mailer | None = None, transport
         result = mailer.transport.send(msg, mailer.sender_address, [row["to_addr"]], before_data=mark_sending,
                                        key=_send_key(row))
     except DeliveryUncertain as exc:
-        _set(app, outbox_id, {"status": "unconfirmed", "error": str(exc)}, ("sending",))
+        _set(app, outbox_id, {"status": "unconfirmed", "error": str(exc)}, ("sending",), holds_lease)
         log.warning("mail may have been sent; not resent", extra={"event": "mail_unconfirmed", "outbox": outbox_id})
         return "unconfirmed"
     except DeliveryDeferred as exc:
-        _set(app, outbox_id, {"status": "pending", "sent_at": None, "error": str(exc)}, ("pending", "sending", "failed"))
+        _set(app, outbox_id, {"status": "pending", "sent_at": None, "error": str(exc)}, ("pending", "sending", "failed"),
+             holds_lease)
         raise
     except DeliveryRefused as exc:
-        _set(app, outbox_id, {"status": "failed", "sent_at": None, "error": str(exc)}, ("pending", "sending", "failed"))
+        _set(app, outbox_id, {"status": "failed", "sent_at": None, "error": str(exc)}, ("pending", "sending", "failed"),
+             holds_lease)
         raise
-    _set(app, outbox_id, {"status": "sent", "sent_at": time.time(), "error": None})
+    _set(app, outbox_id, {"status": "sent", "sent_at": time.time(), "error": None}, holds_lease=holds_lease)
     log.info("mail sent", extra={"event": "mail_sent", "outbox": outbox_id, "message_id": row["message_id"],
                                  "result": result})
     return "sent"

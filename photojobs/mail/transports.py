@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -42,21 +43,37 @@ def _nothing() -> None:
     return None
 
 
+REPLY_LIMIT = 300  # characters of a server's reply kept in an error message
+
+
 def scrub(text: str, secrets: Iterable[str]) -> str:
-    """Remove every secret (and its base64 forms, as sent by AUTH) from `text`."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[secret]")
-    return text
+    """Replace every secret in `text` by [secret], in any letter case (a server may echo
+    the password upper- or lower-cased, URL-encoded or in base64: give `secret_forms`)."""
+    forms = sorted({s for s in secrets if s}, key=len, reverse=True)
+    if not forms:
+        return text
+    return re.sub("|".join(re.escape(f) for f in forms), "[secret]", text, flags=re.IGNORECASE)
 
 
-def _secret_forms(username: str | None, password: str | None) -> list[str]:
+def secret_forms(username: str | None, password: str | None) -> list[str]:
+    """The password as it may appear in a reply or an error: as is, URL-encoded, and in
+    base64 (alone and as AUTH PLAIN and AUTH LOGIN send it); `scrub` ignores letter case."""
+    from urllib.parse import quote, quote_plus
+
     if not password:
         return []
-    forms = [password, base64.b64encode(password.encode()).decode()]
-    if username:
-        forms.append(base64.b64encode(f"\0{username}\0{password}".encode()).decode())
-    return forms
+    forms = {password, quote(password, safe=""), quote(password), quote_plus(password)}
+    blobs = [password.encode(), f"\0{username or ''}\0{password}".encode(), f"{username or ''}\0{password}".encode()]
+    for blob in blobs:
+        for encoded in (base64.b64encode(blob).decode(), base64.urlsafe_b64encode(blob).decode()):
+            forms |= {encoded, encoded.rstrip("=")}
+    return sorted(forms, key=len, reverse=True)
+
+
+def _reply_text(reply: bytes | str) -> str:
+    """A server's reply for an error message: at most REPLY_LIMIT characters of it."""
+    text = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
+    return text if len(text) <= REPLY_LIMIT else text[:REPLY_LIMIT] + "..."
 
 
 def _file_name(key: str | None, message_id: str) -> str:
@@ -102,7 +119,7 @@ class SmtpTransport:
     def __init__(self, config: MailConfig, env: Mapping[str, str] | None = None):
         self.config = config
         self.password = config.password(env)
-        self._secrets = _secret_forms(config.username, self.password)
+        self._secrets = secret_forms(config.username, self.password)
 
     @property
     def where(self) -> str:
@@ -188,7 +205,7 @@ class SmtpTransport:
                                                     " it may have been delivered")) from None
             if code != 250:  # smtplib returns the final reply to DATA instead of raising
                 raise self._reply_error(code, reply, "DATA")
-            return self._clean(f"{code} {reply.decode(errors='replace')}")
+            return self._clean(f"{code} {_reply_text(reply)}")
         finally:
             try:
                 smtp.quit()
@@ -201,8 +218,7 @@ class SmtpTransport:
         return scrub(text, self._secrets)
 
     def _reply_error(self, code: int, reply: bytes | str, step: str) -> PhotojobsError:
-        text = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
-        message = self._clean(f"SMTP {self.where} answered {code} {text} to {step}")
+        message = self._clean(f"SMTP {self.where} answered {code} {_reply_text(reply)} to {step}")
         if 400 <= code < 500:
             return DeliveryDeferred(message)
         return DeliveryRefused(message)

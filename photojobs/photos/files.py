@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import errno
 import hashlib
+import io
 import os
 import stat
 from pathlib import Path
@@ -61,9 +62,51 @@ def display_path(path: str | bytes | os.PathLike) -> str:
     return raw.decode("utf-8", "backslashreplace")
 
 
+class NotRegularFile(OSError):
+    """A photo's path names something other than a regular file (a symlink, a FIFO, a folder)."""
+
+
+def open_regular(path: str | bytes | os.PathLike) -> int:
+    """Open `path` for reading without following a symlink and only if it is a regular file;
+    returns the descriptor. O_NONBLOCK keeps a FIFO swapped in from blocking the open; the
+    type is checked on the opened descriptor (fstat), so a swap after the check cannot win."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP or (exc.errno == errno.EMLINK and os.path.islink(path)):  # EMLINK: FreeBSD
+            raise NotRegularFile(errno.ELOOP, "is a symlink, not followed", os.fsdecode(path)) from None
+        raise
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = ("is a FIFO" if stat.S_ISFIFO(info.st_mode) else "is a folder" if stat.S_ISDIR(info.st_mode)
+                    else "is not a regular file")
+            raise NotRegularFile(errno.EINVAL, kind, os.fsdecode(path))
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def open_regular_file(path: str | bytes | os.PathLike) -> io.BufferedReader:
+    """`open_regular` as a binary file object."""
+    return os.fdopen(open_regular(path), "rb")
+
+
+def unchanged_since_recorded(info: os.stat_result, size_bytes: int | None, mtime_ns: int | None) -> bool:
+    """Whether a file's stat matches the size and mtime recorded when it was processed
+    (not its inode: that differs between the hosts that mount one library)."""
+    return (info.st_size, info.st_mtime_ns) == (size_bytes, mtime_ns)
+
+
 def io_failure(exc: OSError, path: str | bytes | os.PathLike) -> Exception:
     """PermanentFailure or RetryLater for an OSError met while reading `path`."""
     where = display_path(path)
+    if isinstance(exc, NotRegularFile):
+        return PermanentFailure(f"cannot read {where}: it {exc.strerror}")
     if isinstance(exc, FileNotFoundError) or exc.errno == errno.ENOENT:
         return PermanentFailure(f"source file is missing: {where}")
     if exc.errno in _PERMANENT_ERRNOS:
@@ -104,10 +147,8 @@ def read_facts(path: str | bytes | os.PathLike) -> FileFacts:
     I/O error that may pass.
     """
     with classified_io(path):
-        with open(path, "rb") as f:
+        with open_regular_file(path) as f:
             st = os.fstat(f.fileno())
-            if not stat.S_ISREG(st.st_mode):
-                raise PermanentFailure(f"not a regular file: {display_path(path)}")
             if st.st_size == 0:
                 raise PermanentFailure(f"empty file (0 bytes): {display_path(path)}")
             if st.st_size <= IN_MEMORY_LIMIT:
@@ -139,28 +180,54 @@ def write_atomically(path: Path, data: bytes, mode: int = 0o644) -> None:
 def write_files_atomically(files: dict[Path, bytes], mode: int = 0o644) -> None:
     """`write_atomically` for several files: each written to a temp file in its folder and
     fsynced, then all renamed, then each folder fsynced once. A failure leaves no temp file."""
-    import tempfile
+    staged = StagedFiles.write(files, mode)
+    staged.install()
 
-    temps: list[tuple[str, Path]] = []
-    try:
-        for path, data in files.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            temps.append((tmp, path))
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, mode)
-        for tmp, path in temps:
-            os.replace(tmp, path)
-    except BaseException:
-        for tmp, _ in temps:
+
+@dataclasses.dataclass
+class StagedFiles:
+    """Files written to temp names (fsynced) and not yet renamed into place: a job renames
+    them only in the transaction that checks it still holds its lease (`install`), and
+    otherwise removes them (`discard`), so a stale attempt never replaces a newer one's."""
+
+    temps: list[tuple[str, Path]]
+
+    @classmethod
+    def write(cls, files: dict[Path, bytes], mode: int = 0o644) -> "StagedFiles":
+        import tempfile
+
+        staged = cls([])
+        try:
+            for path, data in files.items():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+                staged.temps.append((tmp, path))
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.chmod(tmp, mode)
+        except BaseException:
+            staged.discard()
+            raise
+        return staged
+
+    def install(self) -> None:
+        try:
+            for tmp, path in self.temps:
+                os.replace(tmp, path)
+        except BaseException:
+            self.discard()
+            raise
+        folders = {path.parent for _, path in self.temps}
+        self.temps = []
+        for folder in folders:
+            fsync_dir(folder)
+
+    def discard(self) -> None:
+        for tmp, _ in self.temps:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-        raise
-    for folder in {path.parent for path in files}:
-        fsync_dir(folder)
 
 
 def fsync_dir(folder: Path) -> None:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
-from ..errors import PermanentFailure, RetryLater
+from ..errors import LeaseLost, PermanentFailure, RetryLater
 from ..storage import photos as photo_rows
 from . import thumbnails as thumbs_mod
 from .exif import read_exif
-from .files import classified_io, read_facts, write_files_atomically
+from .files import StagedFiles, classified_io, open_regular_file, read_facts
 from .store import source_path
 
 if TYPE_CHECKING:
@@ -62,18 +62,19 @@ def _make_folders(storage: Path, folder: Path, mode: int) -> None:
 
 
 def _write_thumbnails(made: dict[str, thumbs_mod.Thumbnail], photo_id: int,
-                      settings: thumbs_mod.ThumbnailSettings, storage: Path) -> dict[str, dict]:
+                      settings: thumbs_mod.ThumbnailSettings, storage: Path) -> tuple[StagedFiles, dict[str, dict]]:
+    """Thumbnails written to temp files (renamed into place by the fenced transaction)."""
     by_name = {c.name: c for c in settings.conversions}
     folder = thumbnail_folder(photo_id, settings)
     relative = {name: folder / f"{name}.{by_name[name].extension}" for name in made}
     try:
         _make_folders(storage, folder, settings.folder_mode)
-        write_files_atomically({storage / relative[name]: thumb.data for name, thumb in made.items()},
-                               settings.file_mode)
+        staged = StagedFiles.write({storage / relative[name]: thumb.data for name, thumb in made.items()},
+                                   settings.file_mode)
     except OSError as exc:
         raise RetryLater(f"cannot write thumbnails in {storage / folder}: {exc.strerror or exc}") from exc
-    return {name: {"path": str(relative[name]), "width": thumb.width, "height": thumb.height}
-            for name, thumb in made.items()}
+    return staged, {name: {"path": str(relative[name]), "width": thumb.width, "height": thumb.height}
+                    for name, thumb in made.items()}
 
 
 def _remove_dropped(old_thumbs: dict, keep: dict, storage: Path) -> None:
@@ -89,8 +90,13 @@ def _remove_dropped(old_thumbs: dict, keep: dict, storage: Path) -> None:
                     pass
 
 
-def process_photo(app: "App", photo_id: int, regenerate: bool = False) -> dict[str, Any]:
-    """Process one registered photo; returns the fields written."""
+def process_photo(app: "App", photo_id: int, regenerate: bool = False,
+                  holds_lease: Callable[[], bool] | None = None) -> dict[str, Any]:
+    """Process one registered photo; returns the fields written.
+
+    From a job, `holds_lease` fences the attempt: its thumbnails are renamed into place
+    and the row marked ready only in a transaction where it still holds the job; a stale
+    attempt discards them (LeaseLost), so it cannot replace a newer attempt's."""
     row = photo_rows.get(app.backend, photo_id)
     if row is None:
         raise PermanentFailure(f"photo {photo_id} does not exist (removed after it was queued?)")
@@ -113,10 +119,9 @@ def process_photo(app: "App", photo_id: int, regenerate: bool = False) -> dict[s
         with classified_io(path):
             made = thumbs_mod.render(image, orientation, settings, only=stale) if stale else {}
     current = {c.name for c in settings.conversions}
-    written = _write_thumbnails(made, photo_id, settings, storage)
+    staged, written = _write_thumbnails(made, photo_id, settings, storage)
     thumbnails = {name: entry for name, entry in old_thumbs.items() if name in current and name not in written}
     thumbnails.update(written)
-    _remove_dropped(old_thumbs, thumbnails, storage)
     prints = {c.name: settings.fingerprint(c, facts.sha256) for c in settings.conversions}
     fields = {
         "status": "ready", "width": width, "height": height, "orientation": exif.orientation,
@@ -128,10 +133,22 @@ def process_photo(app: "App", photo_id: int, regenerate: bool = False) -> dict[s
         "fingerprint": json.dumps(prints), "warnings": json.dumps(exif.warnings, ensure_ascii=False),
         "processed_at": time.time(), "error": None,
     }
-    with app.transaction() as tx:
-        updated = photo_rows.save_processed(tx, photo_id, fields)
+    try:
+        with app.transaction() as tx:
+            if holds_lease is not None and not holds_lease():
+                raise LeaseLost(f"photo {photo_id}: this worker lost its lease on the job; its thumbnails were"
+                                " discarded (another attempt owns the photo)")
+            updated = photo_rows.save_processed(tx, photo_id, fields)
+            if updated:
+                try:
+                    staged.install()
+                except OSError as exc:
+                    raise RetryLater(f"cannot write thumbnails in {storage}: {exc.strerror or exc}") from exc
+    finally:
+        staged.discard()  # a no-op once installed
     if not updated:
         raise PermanentFailure(f"photo {photo_id} was removed while it was processed")
+    _remove_dropped(old_thumbs, thumbnails, storage)
     fields["rebuilt"] = sorted(written)
     return fields
 
@@ -152,7 +169,7 @@ def _exif_from_decoder(image: Any, exif: Any) -> Any:
 
 
 def _exif_from_file(path: str) -> Any:
-    with classified_io(path), open(path, "rb") as f:
+    with classified_io(path), open_regular_file(path) as f:
         return read_exif(f)
 
 

@@ -2,8 +2,9 @@
 
 A file is picked by its image extension; anything else is skipped and counted (HEIC files
 too, with a warning that names the decoder, where pillow-heif cannot be loaded). Inside a
-folder, a symlink whose target lies outside that folder is refused (so adding a shoot
-cannot pull in /etc or someone's home), a symlinked folder is not followed (no loops),
+folder, a symlink whose target lies outside that folder is refused, and a symlink named
+as an argument is followed only to a file inside the link's own folder (so adding a shoot
+cannot pull in /etc or someone's home); a symlinked folder is not followed (no loops),
 and hidden files (".DS_Store", "._IMG_0001.jpg") are left alone.
 """
 
@@ -51,6 +52,9 @@ def _consider(path: str, root: str | None, extensions: tuple[str, ...], result: 
     real = os.path.realpath(path)
     if root is not None and os.path.islink(path) and not _inside(real, root):
         result.skipped.append(Skipped(display_path(path), "symlink points outside the folder added"))
+        return
+    if root is None and os.path.islink(path) and not _inside(real, os.path.realpath(os.path.dirname(path) or ".")):
+        result.skipped.append(Skipped(display_path(path), "symlink points outside its own folder"))
         return
     if not os.path.isfile(real):
         reason = "broken symlink" if os.path.islink(path) else "not a regular file"

@@ -140,11 +140,6 @@ class SqliteBackend(SqliteOperations, _QueueBackend):
                 batch_id = batch_id if total else None
         return Enqueued(ids, batch_id)
 
-    def holds(self, job_id: int, worker: str) -> bool:
-        """Whether `worker` still holds job `job_id` (ask inside the transaction that makes
-        an attempt's result visible)."""
-        return self._held(self.conn, job_id, worker)
-
     def rescue_expired(self, rescuer: str) -> list[tuple[Job, str]]:
         now = time.time()
         if not self.execute("SELECT 1 FROM jobs WHERE status = 'reserved' AND lease_until < :now LIMIT 1",

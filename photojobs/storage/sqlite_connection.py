@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ..errors import DatabaseLocked, DatabaseMissing, DatabaseUnusable, PhotojobsError, SchemaTooOld
+from ..errors import DatabaseLocked, DatabaseMissing, DatabaseUnusable, DiskFull, PhotojobsError, SchemaTooOld
 from ..settings import Settings
 
 
@@ -44,6 +44,8 @@ def open_database(settings: Settings, *, create: bool = False, check_schema: boo
 
 def _classify(exc: sqlite3.Error, path: Path) -> PhotojobsError | None:
     text = str(exc).lower()
+    if "disk is full" in text or "database or disk is full" in text:
+        return DiskFull(f"database {path}: the disk is full", hint="free space on its disk, then try again")
     if "locked" in text or "busy" in text:
         return DatabaseLocked(f"database {path} stayed locked by another process",
                               hint="try again, or raise lock_budget (seconds, in photojobs.toml or"

@@ -1,7 +1,7 @@
 """The queue's storage on SQLite, named after the job lifecycle.
 
 enqueue -> claim -> complete | retry_later | fail | release; renew keeps a lease alive,
-rescue_expired takes back the jobs of workers that died. All SQL of the queue is here.
+rescue_expired (storage/sqlite.py) takes back the jobs of workers that died.
 A job row is never deleted before its handler returned: `done` rows stay for `status`
 until `prune` removes them.
 """
@@ -53,6 +53,7 @@ class Job:
     timeout: float | None
     unique_key: str | None = None
     batch_id: int | None = None
+    worker: str | None = None  # the token that reserved it: the attempt's fence
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> "Job":
@@ -61,7 +62,7 @@ class Job:
         except (TypeError, ValueError):
             payload = row["payload"]  # refused as invalid by the worker, without retry
         return cls(row["id"], row["name"], row["queue"], payload, row["attempts"], row["tries"],
-                   row["timeout"], row["unique_key"], row["batch_id"])
+                   row["timeout"], row["unique_key"], row["batch_id"], row["reserved_by"])
 
 
 @dataclasses.dataclass
@@ -104,12 +105,13 @@ class SqliteBackend:
             self._depth = 1
             try:
                 yield self.conn
+                self._depth = 0
+                self.conn.execute("COMMIT")
             except BaseException:
                 self._depth = 0
-                self.conn.execute("ROLLBACK")
+                if self.conn.in_transaction:  # SQLite may have rolled back already (a full disk)
+                    self.conn.execute("ROLLBACK")
                 raise
-            self._depth = 0
-            self.conn.execute("COMMIT")
 
     def read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with translate_errors(self.path):
@@ -138,17 +140,6 @@ class SqliteBackend:
                 ids.append(row[0] if row else None)
         return ids
 
-    def select(self, table: str, filters: dict[str, Any], order_by: str = "id",
-               limit: int | None = None) -> list[sqlite3.Row]:
-        """`SELECT *` with equality filters (None: not filtered). Table and column names come
-        from code, never from users; the values go as parameters."""
-        given = {column: value for column, value in filters.items() if value is not None}
-        sql = f"SELECT * FROM {table}"
-        if given:
-            sql += " WHERE " + " AND ".join(f"{column} = ?" for column in given)
-        sql += f" ORDER BY {order_by}" + (" LIMIT ?" if limit is not None else "")
-        return self.read(sql, [*given.values(), *([limit] if limit is not None else [])])
-
     def enqueue_one(self, job: NewJob) -> int:
         """Insert one job: a single autocommit statement (one commit), or part of the caller's
         open transaction. The web request's path, so it does no more than it must."""
@@ -167,11 +158,6 @@ class SqliteBackend:
                     if self._depth or not is_locked(exc) or time.monotonic() > deadline:
                         raise
                     time.sleep(0.005 + random.random() * 0.02)
-
-    def create_batch(self, name: str, total: int) -> int:
-        with self.transaction() as conn:
-            return conn.execute("INSERT INTO batches (name, total, created_at) VALUES (?, ?, ?) RETURNING id",
-                                [name, total, time.time()]).fetchone()[0]
 
     # -- claim -----------------------------------------------------------------------------
 
@@ -242,7 +228,7 @@ class SqliteBackend:
                      " SELECT id, attempts, ?, ?, ?, ? FROM jobs WHERE id = ?",
                      [error.error_class, error.message, error.traceback, time.time(), job_id])
 
-    def retry_later(self, job_id: int, worker: str | None, delay: float, error: AttemptError,
+    def retry_later(self, job_id: int, worker: str, delay: float, error: AttemptError,
                     duration: float | None = None) -> bool:
         """Put a job back as pending after `delay`; False if the worker no longer holds it."""
         with self.transaction() as conn:
@@ -254,7 +240,7 @@ class SqliteBackend:
                          [time.time() + delay, duration, _summary(error), job_id])
         return True
 
-    def fail(self, job_id: int, worker: str | None, error: AttemptError, duration: float | None = None) -> bool:
+    def fail(self, job_id: int, worker: str, error: AttemptError, duration: float | None = None) -> bool:
         """Move a job to the failed table; False if the worker no longer holds it."""
         with self.transaction() as conn:
             if not self._held(conn, job_id, worker):
@@ -265,14 +251,17 @@ class SqliteBackend:
                          [time.time(), duration, _summary(error), job_id])
         return True
 
+    def holds(self, job_id: int, worker: str) -> bool:
+        """Whether `worker` still holds job `job_id`. Asked inside the transaction that makes
+        an attempt's result visible, so a worker that lost its lease cannot apply it."""
+        return self._held(self.conn, job_id, worker)
+
     @staticmethod
-    def _held(conn: sqlite3.Connection, job_id: int, worker: str | None) -> bool:
-        """Whether `worker` still holds the job; with no worker, whether its lease expired."""
-        row = conn.execute("SELECT reserved_by, lease_until FROM jobs WHERE id = ? AND status = 'reserved'",
-                           [job_id]).fetchone()
-        if row is None:
-            return False
-        return row[0] == worker if worker is not None else (row[1] or 0) < time.time()
+    def _held(conn: sqlite3.Connection, job_id: int, worker: str) -> bool:
+        """Whether `worker` still holds the job (a rescue takes a job over before it records
+        the lost attempt, so there is always a holder to ask about)."""
+        row = conn.execute("SELECT reserved_by FROM jobs WHERE id = ? AND status = 'reserved'", [job_id]).fetchone()
+        return row is not None and row[0] == worker
 
     def release(self, worker: str, job_ids: Sequence[int] | None = None) -> int:
         """Give back jobs a worker holds without running them: pending again, attempt not counted."""
@@ -287,18 +276,6 @@ class SqliteBackend:
         with self.transaction() as conn:
             return conn.execute(sql, params).rowcount
 
-    def expired(self) -> list[Job]:
-        """Jobs whose worker stopped renewing their lease (killed, or its host died)."""
-        rows = self.read(f"SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'reserved' AND lease_until < ?",
-                         [time.time()])
-        return [Job.from_row(r) for r in rows]
-
-    def expired_claims(self) -> list[tuple[Job, str]]:
-        """Expired jobs with the worker that held each (to settle its claim as a whole)."""
-        rows = self.read(f"SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'reserved' AND lease_until < ?",
-                         [time.time()])
-        return [(Job.from_row(r), r["reserved_by"]) for r in rows]
-
     def holders(self) -> set[str]:
         """The workers that hold jobs now."""
         return {r[0] for r in self.read("SELECT DISTINCT reserved_by FROM jobs WHERE status = 'reserved'")}
@@ -306,12 +283,6 @@ class SqliteBackend:
     def reserved_by(self, worker: str) -> list[Job]:
         rows = self.read(f"SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'reserved' AND reserved_by = ?", [worker])
         return [Job.from_row(r) for r in rows]
-
-    def prune_done(self, older_than: float) -> int:
-        with self.transaction() as conn:
-            conn.execute("DELETE FROM job_errors WHERE job_id IN"
-                         " (SELECT id FROM jobs WHERE status = 'done' AND finished_at < ?)", [older_than])
-            return conn.execute("DELETE FROM jobs WHERE status = 'done' AND finished_at < ?", [older_than]).rowcount
 
     def data_version(self) -> int:
         """Changes whenever another connection commits: a cheap "anything new?" poll."""

@@ -54,7 +54,12 @@ class FakeQueue:
             payload = dict(item.payload or {})
             queue = item.queue
             if self.validate:
+                from ..validation import check_json, check_options
+
                 spec = app.spec(item.name)  # an unknown job raises UnknownJob, as dispatch does
+                check_options(item.name, queue=item.queue, delay=item.delay, timeout=item.timeout, tries=item.tries,
+                              unique_key=item.unique_key)
+                check_json(item.name, payload)
                 payload = spec.validate(payload)
                 queue = queue or spec.queue
             recorded.append(DispatchedJob(next(self._ids), item.name, payload, queue, item.delay, item.unique_key,

@@ -23,9 +23,9 @@ def write_photo(path: Path, seed: int = 0, padding: int = 0) -> Path:
 def add_photo_rows(app, paths, album: str | None = None, status: str = "ready") -> list[int]:
     """Register photos directly (the originals are what an archive holds; no processing)."""
     with app.transaction() as conn:
-        return [conn.execute("INSERT INTO photos (path, album, status, size_bytes, created_at)"
-                             " VALUES (?, ?, ?, ?, ?) RETURNING id",
-                             [str(p), album, status, os.path.getsize(p), time.time()]).fetchone()[0]
+        return [conn.execute("INSERT INTO photos (path, album, status, size_bytes, mtime_ns, created_at)"
+                             " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                             [str(p), album, status, os.stat(p).st_size, os.stat(p).st_mtime_ns, time.time()]).fetchone()[0]
                 for p in paths]
 
 

@@ -175,7 +175,7 @@ def test_io_errors_that_may_pass_are_retried(tmp_path, photo_app, monkeypatch):
 
     from photojobs.photos import files
 
-    monkeypatch.setattr(files, "open", flaky, raising=False)  # the disk says EIO once
+    monkeypatch.setattr(files, "open_regular", flaky)  # the disk says EIO once
     with pytest.raises(RetryLater, match="I/O error"):
         processing.process_photo(photo_app.app, photo_id)
 
@@ -218,3 +218,31 @@ def test_a_failed_thumbnail_write_is_retried_and_leaves_no_temp_file(tmp_path, p
     assert [p.name for p in folder.iterdir() if p.name.endswith(".tmp")] == []
     assert (folder / "web.jpg").is_dir()
     assert get_photo(app, photo_id)["status"] == "pending"
+
+
+def test_a_symlink_given_as_an_argument_is_followed_only_inside_its_own_folder(tmp_path, photo_app):
+    shoot, elsewhere = tmp_path / "shoot", tmp_path / "private"
+    make_sample_photos(shoot, 1, size=(40, 30))
+    secret = write_sample_jpeg(elsewhere / "secret.jpg", (40, 30))
+    os.symlink(secret, shoot / "link-out.jpg")
+    os.symlink("/etc/passwd", shoot / "passwd.jpg")
+    os.symlink(shoot / "sample-0001.jpg", shoot / "link-in.jpg")
+    result = add_photos(photo_app.app, [shoot / "link-out.jpg", shoot / "passwd.jpg", shoot / "link-in.jpg"])
+    assert result.summary()["skipped_by_reason"] == {"symlink points outside its own folder": 2}
+    assert [p["path"] for p in list_photos(photo_app.app)] == [str(shoot / "sample-0001.jpg")]
+
+
+@pytest.mark.parametrize("swap", ["symlink", "fifo"])
+def test_processing_never_follows_a_symlink_nor_blocks_on_a_fifo_swapped_in(tmp_path, photo_app, swap):
+    app = photo_app.app
+    path = write_sample_jpeg(tmp_path / "a.jpg", (80, 60))
+    photo_id = add_photos(app, [path]).added[0]
+    path.unlink()
+    if swap == "symlink":
+        os.symlink(write_sample_jpeg(tmp_path / "other" / "b.jpg", (80, 60)), path)
+    else:
+        os.mkfifo(path)
+    started = time.monotonic()
+    with pytest.raises(PermanentFailure, match="symlink, not followed" if swap == "symlink" else "is a FIFO"):
+        processing.process_photo(app, photo_id)
+    assert time.monotonic() - started < 5
