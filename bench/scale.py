@@ -14,10 +14,11 @@ Two workspaces made by `photojobs init` in a temporary folder:
   through the photos repository (90% ready, 2% failed, the rest pending), no thumbnails.
 Then, alternating the two workspaces so a busy moment hits both alike:
 - `status`, `status --json`, `monitor default --max 10000000`: the median of --repeat
-  whole processes each (start-up included, output to a pipe);
-- end to end: --jobs no-op jobs dispatched (not timed), then `work --concurrency 2
-  --stop-when-empty` timed as a whole process; --rounds rounds, the median rate of each
-  workspace and their ratio;
+  whole processes each (start-up included, output to a pipe), wall and CPU time;
+- end to end: --jobs no-op jobs dispatched (not timed), the database checkpointed and
+  synced, then `work --concurrency 2 --stop-when-empty` timed as a whole process;
+  --rounds rounds, each running both workspaces back to back (in turn first), the median
+  rate of each and the median of the rounds' ratios, per wall and per CPU second;
 - `photos list` (piped: every photo), `photos list --json`, `photos list --album
   "Album 03" --status ready`: the median of --repeat, with the history (the fresh
   workspace has no photos).
@@ -33,6 +34,7 @@ import io
 import json
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -114,37 +116,59 @@ def build_photos(app, folder: Path, count: int, rng: random.Random) -> None:
                 photo_rows.mark_failed(tx, photo_id, "not an image (bench)", time.time())
 
 
-def timed(folder: Path, args: list[str]) -> float:
+def settle(app) -> None:
+    """Leave a database at rest: its WAL checkpointed into the file, which SQLite then
+    syncs, so the first timed command does not pay for flushing what the build wrote.
+    (Not an fsync of our own: closing a descriptor of the file would drop this process's
+    SQLite locks on it, and another process could then delete the WAL under us.)"""
+    app.backend.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def timed(folder: Path, args: list[str]) -> tuple[float, float]:
+    """Wall and CPU seconds (its processes' user + system) of one whole photojobs process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "photojobs", *args], cwd=folder, env=ENV,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"photojobs {' '.join(args)} in {folder} exited {done.returncode}: {done.stderr[-500:]!r}")
-    return elapsed
+    return elapsed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def medians(folders: dict[str, Path], commands: dict[str, list[str]], repeat: int) -> dict[str, dict[str, float]]:
-    """Each command's median wall time in each workspace, the workspaces alternating."""
-    times: dict[str, dict[str, list[float]]] = {c: {w: [] for w in folders} for c in commands}
+def medians(folders: dict[str, Path], commands: dict[str, list[str]], repeat: int) -> dict[str, dict[str, dict]]:
+    """Each command's median wall and CPU time in each workspace, the workspaces alternating."""
+    runs: dict[str, dict[str, list[tuple[float, float]]]] = {c: {w: [] for w in folders} for c in commands}
     for _ in range(repeat):
         for command, args in commands.items():
             for name, folder in folders.items():
-                times[command][name].append(timed(folder, args))
-    return {c: {w: statistics.median(t) for w, t in by_ws.items()} for c, by_ws in times.items()}
+                runs[command][name].append(timed(folder, args))
+    return {c: {w: {"wall": statistics.median(r[0] for r in t), "cpu": statistics.median(r[1] for r in t)}
+                for w, t in by_ws.items()} for c, by_ws in runs.items()}
 
 
-def end_to_end(apps: dict, folders: dict[str, Path], jobs: int, rounds: int) -> dict[str, float]:
-    rates: dict[str, list[float]] = {name: [] for name in folders}
-    for _ in range(rounds):
-        for name, folder in folders.items():
+def end_to_end(apps: dict, folders: dict[str, Path], jobs: int, rounds: int) -> dict:
+    """Jobs per second of wall and of CPU time in each workspace (medians of `rounds`), and
+    the median of each round's ratio (the two runs of a round are next to each other in
+    time: a busy minute on a shared machine slows both)."""
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in folders}
+    for index in range(rounds):
+        order = list(folders) if index % 2 == 0 else list(reversed(folders))
+        for name in order:
             apps[name].dispatch_many([("bench_noop", {"n": n}) for n in range(jobs)])
-            elapsed = timed(folder, ["-q", "work", "--concurrency", "2", "--stop-when-empty"])
+            settle(apps[name])
+            wall, cpu = timed(folders[name], ["-q", "work", "--concurrency", "2", "--stop-when-empty"])
             left = apps[name].backend.count_jobs("default", "pending")
             if left:
-                raise SystemExit(f"{left} jobs left in {folder}")
-            rates[name].append(jobs / elapsed)
-    return {name: statistics.median(r) for name, r in rates.items()}
+                raise SystemExit(f"{left} jobs left in {folders[name]}")
+            runs[name].append((jobs / wall, jobs / cpu))
+    ratios = [history[0] / fresh[0] for fresh, history in zip(runs["fresh"], runs["history"])]
+    cpu_ratios = [history[1] / fresh[1] for fresh, history in zip(runs["fresh"], runs["history"])]
+    return {"per_s": {name: statistics.median(r[0] for r in rates) for name, rates in runs.items()},
+            "per_cpu_s": {name: statistics.median(r[1] for r in rates) for name, rates in runs.items()},
+            "ratio": statistics.median(ratios), "cpu_ratio": statistics.median(cpu_ratios),
+            "rounds": [{name: round(runs[name][i][0]) for name in runs} for i in range(rounds)]}
 
 
 def main() -> None:
@@ -167,14 +191,16 @@ def main() -> None:
         build_photos(apps["history"], folders["history"], options.photos, rng)
         built = time.perf_counter() - started
         print(f"built {options.history:,} finished jobs and {options.photos:,} photos in {built:.0f} s", flush=True)
+        for app in apps.values():
+            settle(app)
         commands = medians(folders, COMMANDS, options.repeat)
         photos = medians({"history": folders["history"]}, PHOTO_COMMANDS, options.repeat)
+        load_between = os.getloadavg()[0]
         rates = end_to_end(apps, folders, options.jobs, options.rounds)
         figures = {"history": options.history, "photos": options.photos, "jobs": options.jobs,
                    "repeat": options.repeat, "rounds": options.rounds, "build_s": round(built, 1),
-                   "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
-                   "commands_s": commands, "photos_s": photos, "end_to_end_per_s": rates,
-                   "end_to_end_ratio": round(rates["history"] / rates["fresh"], 3)}
+                   "load_average": [round(x, 2) for x in (load_before, load_between, os.getloadavg()[0])],
+                   "commands_s": commands, "photos_s": photos, "end_to_end": rates}
         report(figures)
         out = Path(__file__).resolve().parent / "out"
         out.mkdir(exist_ok=True)
@@ -189,20 +215,22 @@ def main() -> None:
 
 
 def report(figures: dict) -> None:
-    history = f"{figures['history']:,} finished jobs"
-    print(f"\n| measure | fresh | {history} | target |\n|---|---|---|---|")
+    def ms(t: dict) -> str:
+        return f"{t['wall'] * 1000:.0f} ms (CPU {t['cpu'] * 1000:.0f})"
+
+    print(f"\n| measure | fresh | {figures['history']:,} finished jobs | target |\n|---|---|---|---|")
     for command, by_ws in figures["commands_s"].items():
-        verdict = "met" if by_ws["history"] <= 0.3 else "MISSED"
-        print(f"| `{command}` | {by_ws['fresh'] * 1000:.0f} ms | {by_ws['history'] * 1000:.0f} ms"
-              f" | <= 300 ms: {verdict} |")
-    rates, ratio = figures["end_to_end_per_s"], figures["end_to_end_ratio"]
-    print(f"| end to end, {figures['jobs']:,} no-op jobs, 2 processes | {rates['fresh']:,.0f}/s"
-          f" | {rates['history']:,.0f}/s ({ratio:.2f}x) | >= 0.9x: {'met' if ratio >= 0.9 else 'MISSED'} |")
+        verdict = "met" if by_ws["history"]["wall"] <= 0.3 else "MISSED"
+        print(f"| `{command}` | {ms(by_ws['fresh'])} | {ms(by_ws['history'])} | <= 300 ms: {verdict} |")
+    e2e = figures["end_to_end"]
+    print(f"| end to end, {figures['jobs']:,} no-op jobs, 2 processes | {e2e['per_s']['fresh']:,.0f}/s"
+          f" | {e2e['per_s']['history']:,.0f}/s ({e2e['ratio']:.2f}x; per CPU second {e2e['cpu_ratio']:.2f}x)"
+          f" | >= 0.9x: {'met' if e2e['ratio'] >= 0.9 else 'MISSED'} |")
     for command, by_ws in figures["photos_s"].items():
-        verdict = "met" if by_ws["history"] < 1.0 else "MISSED"
-        print(f"| `{command}`, {figures['photos']:,} photos | | {by_ws['history'] * 1000:.0f} ms | < 1 s: {verdict} |")
-    print(f"\nload average {figures['load_average'][0]} before, {figures['load_average'][1]} after;"
-          f" build {figures['build_s']} s\n")
+        verdict = "met" if by_ws["history"]["wall"] < 1.0 else "MISSED"
+        print(f"| `{command}`, {figures['photos']:,} photos | | {ms(by_ws['history'])} | < 1 s: {verdict} |")
+    load = figures["load_average"]
+    print(f"\nload average {load[0]} before, {load[1]} between, {load[2]} after; build {figures['build_s']} s\n")
     print(json.dumps(figures, indent=2))
 
 

@@ -139,19 +139,13 @@ def m006_queue_minutes(db: "sqlite_utils.Database") -> None:
     `status = 'done'`: the prune read every row.) Backfilled from the done rows kept."""
     from .storage import rollup
 
-    columns = rollup.table_columns()
     _run(db, [
-        _table(db, rollup.TABLE, columns, pk=("minute", "queue"), not_null=set(columns),
-               defaults={c: 0 for c in columns if c not in ("queue", "minute")}),
+        rollup.create_table_sql("REAL"),
         "DROP INDEX jobs_finished",
         "CREATE INDEX jobs_done ON jobs(finished_at) WHERE status = 'done'",
         "CREATE INDEX jobs_failed ON jobs(queue, finished_at) WHERE status = 'failed'",
+        rollup.backfill_sql("CAST(finished_at / 60 AS INTEGER)"),  # times are positive: the cast floors
     ])
-    tallies: dict[tuple[str, int], rollup.Tally] = {}
-    for queue, finished_at, duration in db.conn.execute(
-            "SELECT queue, finished_at, duration FROM jobs WHERE status = 'done' AND finished_at IS NOT NULL"):
-        tallies.setdefault((queue, rollup.minute_of(finished_at)), rollup.Tally()).add(duration)
-    db.conn.executemany(rollup.UPSERT, [tally.params(*key) for key, tally in tallies.items()])
 
 
 def m007_photos_by_status(db: "sqlite_utils.Database") -> None:

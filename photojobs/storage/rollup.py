@@ -72,11 +72,12 @@ class Tally:
             self.buckets[bucket_of(duration)] += 1
 
     def add_row(self, row: Mapping[str, Any]) -> None:
-        self.done += row["done"] or 0
-        self.timed += row["timed"] or 0
-        self.seconds += row["seconds"] or 0.0
+        """Add a row of `SUMS` (an engine's sum of integers may be a Decimal)."""
+        self.done += int(row["done"] or 0)
+        self.timed += int(row["timed"] or 0)
+        self.seconds += float(row["seconds"] or 0.0)
         for i, column in enumerate(BUCKETS):
-            self.buckets[i] += row[column] or 0
+            self.buckets[i] += int(row[column] or 0)
 
     def params(self, queue: str, minute: int) -> dict[str, Any]:
         return {"queue": queue, "minute": minute, "done": self.done, "timed": self.timed, "seconds": self.seconds,
@@ -130,6 +131,23 @@ def figures(db: Any, since: float, done_rows: Any) -> dict[str, Tally]:
     return tallies
 
 
-def table_columns() -> dict[str, type]:
-    """The table's columns and their Python types, for an engine's migration."""
-    return {"queue": str, "minute": int, "done": int, "timed": int, "seconds": float, **{c: int for c in BUCKETS}}
+def create_table_sql(real: str) -> str:
+    """The table, for an engine's migration; `real` is its name for a double ("REAL",
+    "double precision"). Keyed (minute, queue): `figures` reads a range of minutes."""
+    counts = ", ".join(f"{c} integer NOT NULL DEFAULT 0" for c in ("done", "timed") + BUCKETS)
+    return (f"CREATE TABLE {TABLE} (queue text NOT NULL, minute integer NOT NULL, {counts},"
+            f" seconds {real} NOT NULL DEFAULT 0, PRIMARY KEY (minute, queue))")
+
+
+def backfill_sql(minute: str) -> str:
+    """Count the done rows there are (a migration's one statement): grouped by queue,
+    minute and bucket first, then each bucket's count put in its column. `minute` is the
+    engine's expression for `floor(finished_at / 60)` as an integer."""
+    bucket = "CASE " + " ".join(f"WHEN duration < {edge!r} THEN {i}" for i, edge in enumerate(EDGES)) + \
+             f" WHEN duration IS NOT NULL THEN {len(EDGES)} END"
+    columns = ", ".join(f"sum(CASE WHEN bucket = {i} THEN jobs ELSE 0 END)" for i in range(len(BUCKETS)))
+    return (f"INSERT INTO {TABLE} (queue, minute, done, timed, seconds, {', '.join(BUCKETS)})"
+            f" SELECT queue, minute, sum(jobs), sum(timed), sum(seconds), {columns} FROM"
+            f" (SELECT queue, {minute} AS minute, {bucket} AS bucket, count(*) AS jobs, count(duration) AS timed,"
+            "  coalesce(sum(duration), 0) AS seconds FROM jobs WHERE status = 'done' AND finished_at IS NOT NULL"
+            "  GROUP BY 1, 2, 3) AS done GROUP BY queue, minute")

@@ -118,7 +118,11 @@ def test_an_upgraded_database_counts_the_done_jobs_it_had(app, workdir, cli) -> 
         assert done.returncode == 0, done.stderr
         return {q: {k: v[k] for k in figures} for q, v in json.loads(done.stdout)["queues"].items()}
 
-    before = status()
+    def minutes() -> list[tuple]:
+        with sqlite3.connect(workdir / "photojobs.db") as conn:
+            return conn.execute("SELECT * FROM queue_minutes ORDER BY minute, queue").fetchall()
+
+    before, counted = status(), minutes()
     assert before["default"]["done_last_hour"] == 60 and before["emails"]["mean_s"] == pytest.approx(0.2)
     with sqlite3.connect(workdir / "photojobs.db") as conn:  # back to the schema before m006 (0.1.0's indexes)
         conn.executescript("""
@@ -131,3 +135,6 @@ def test_an_upgraded_database_counts_the_done_jobs_it_had(app, workdir, cli) -> 
     migrated = cli("migrate")
     assert migrated.returncode == 0, migrated.stderr
     assert status() == before
+    backfilled = minutes()
+    assert [row[:-1] for row in backfilled] == [row[:-1] for row in counted]  # queue, minute, counts, each bucket
+    assert [row[-1] for row in backfilled] == pytest.approx([row[-1] for row in counted])  # the sum of run times
