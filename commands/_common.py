@@ -128,9 +128,13 @@ def console(stderr: bool = False) -> Any:
 
 def _plain(value: Any) -> str:
     """A value on one line, whole."""
+    if value is None:
+        return ""
+    if value.__class__ is int:  # most cells of a long listing: nothing to escape
+        return str(value)
     if isinstance(value, (dict, list)):
         return json.dumps(value, default=str, ensure_ascii=False)
-    return "" if value is None else terminal_text(str(value).replace("\t", " ").replace("\n", ", "))
+    return terminal_text(str(value).replace("\t", " ").replace("\n", ", "))
 
 
 def table(rows: Sequence[dict], columns: Iterable[str], title: str | None = None, empty: str = "Nothing.") -> None:

@@ -12,6 +12,7 @@ from . import _common
 photos_app = typer.Typer(help="Register photos and look at them.", no_args_is_help=True)
 
 LIST_COLUMNS = ("id", "status", "album", "size", "taken_at", "camera", "file", "job", "error")
+TABLE_FIELDS = ("status", "album", "width", "height", "taken_at", "camera_model", "path", "error")  # what _table_row reads
 TERMINAL_PAGE = 100  # rows a terminal gets at once: rich lays out a table in ~1.5 ms a row
 
 
@@ -72,9 +73,8 @@ def list_(
         if _common.wants_json(json_out):
             _common.print_json(list_photos(app, album=album, status=status, limit=limit, after=after))
         elif not sys.stdout.isatty():
-            _common.stream_lines(([_table_row(r) for r in page] for page in
-                                  photo_pages(app, album=album, status=status, limit=limit, after=after)),
-                                 LIST_COLUMNS, empty="No photos.")
+            pages = photo_pages(app, album=album, status=status, limit=limit, after=after, fields=TABLE_FIELDS)
+            _common.stream_lines(([_table_row(r) for r in page] for page in pages), LIST_COLUMNS, empty="No photos.")
         else:
             rows = list_photos(app, album=album, status=status, limit=limit or TERMINAL_PAGE, after=after)
             _common.table([_table_row(r) for r in rows], LIST_COLUMNS, empty="No photos.")

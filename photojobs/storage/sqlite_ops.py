@@ -34,7 +34,8 @@ _QUEUE_NAMES = ("SELECT DISTINCT queue FROM jobs WHERE status = 'pending'"
                 " UNION SELECT DISTINCT queue FROM jobs WHERE status = 'reserved'"
                 " UNION SELECT DISTINCT queue FROM jobs WHERE status = 'failed'"
                 f" UNION SELECT DISTINCT queue FROM {rollup.TABLE} UNION SELECT queue FROM paused_queues")
-# Each status as SQL text, not a parameter: SQLite uses a partial index only for a literal.
+# Each status as SQL text, not a parameter: a partial index of one status is then usable
+# whatever the engine plans for parameters (a prepared statement's generic plan cannot use it).
 _STATUS = {status: f"status = '{status}'" for status in ("pending", "reserved", "done", "failed")}
 
 _BATCH = """
@@ -77,10 +78,10 @@ class SqliteOperations:
 
     def count_jobs(self, queue: str | None, status: str, ready_at: float | None = None) -> int:
         """Jobs in `status` (of `queue`, if given; with `ready_at`: only those due by then)."""
-        sql = "SELECT count(*) FROM jobs WHERE status = :status" + (" AND queue = :queue" if queue else "")
+        sql = f"SELECT count(*) FROM jobs WHERE {_STATUS[status]}" + (" AND queue = :queue" if queue else "")
         if ready_at is not None:
             sql += " AND available_at <= :ready_at"
-        return self.execute(sql, {"queue": queue, "status": status, "ready_at": ready_at}).fetchone()[0]
+        return self.execute(sql, {"queue": queue, "ready_at": ready_at}).fetchone()[0]
 
     def queue_names(self) -> list[str]:
         """Every queue a job row (of any status: a done one through its minute) or a pause names."""
