@@ -134,7 +134,7 @@ class App:
         """Run a worker in this process (see `photojobs.worker.WorkerOptions`)."""
         from .worker import Worker, WorkerOptions
 
-        return Worker(self.settings, options or WorkerOptions(), on_progress=on_progress).run()
+        return Worker(self.settings, options or WorkerOptions(), on_progress=on_progress, app_class=type(self)).run()
 
 
 def connect(target: str | os.PathLike | Settings | None = None, **flags: Any) -> App:

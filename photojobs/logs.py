@@ -117,6 +117,16 @@ class JsonLinesHandler(logging.Handler):
         self._close_fd()
         self._failed_until = time.monotonic() + FAILED_RETRY_SECONDS
 
+    @property
+    def failed(self) -> bool:
+        """The file could not be written (and that was said once)."""
+        return bool(self._failed_until)
+
+    def fail_quietly(self) -> None:
+        """The file already failed in the process that made this one (a worker's supervisor):
+        leave it alone for a while, without a second warning."""
+        self._failed_until = time.monotonic() + FAILED_RETRY_SECONDS
+
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)

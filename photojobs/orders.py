@@ -103,14 +103,16 @@ def get_order_row(app: "App", order_id: int) -> Any:
 
 def show_order(app: "App", order_id: int) -> dict[str, Any]:
     """An order with its photos (id, position, file name, status) and its downloads."""
-    from .archives.downloads import list_downloads
+    from .archives.views import download_view
+    from .storage import downloads as download_rows
 
     row = get_order_row(app, order_id)
+    now = time.time()
     photos = [{"position": p["position"], "photo_id": p["id"], "file": _file_name(p["path"]), "status": p["status"],
                "size_bytes": p["size_bytes"]} for p in order_photos(app, order_id)]
     return {"id": row["id"], "email": row["email"], "name": row["name"], "created_at": iso(row["created_at"]),
             "photo_count": len(photos), "photos": photos,
-            "downloads": list_downloads(app, order_id=order_id)}
+            "downloads": [download_view(app.settings, r, now) for r in download_rows.listed(app.backend, order_id, now=now)]}
 
 
 def list_orders(app: "App", limit: int | None = None) -> list[dict[str, Any]]:

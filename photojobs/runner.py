@@ -22,7 +22,9 @@ log = logging.getLogger("photojobs.worker")
 DEFAULT_TRIES = 3
 DEFAULT_TIMEOUT = 60.0
 
-DONE, RETRY, FAILED = "done", "retry", "failed"
+# LOST: the attempt no longer held its job (its lease ran out and another took it), so
+# nothing of it was recorded; the job's new holder decides its outcome.
+DONE, RETRY, FAILED, LOST = "done", "retry", "failed", "lost"
 
 
 def limits(app: "App", job: Job, tries: int | None = None, timeout: float | None = None) -> tuple[int, float]:
@@ -81,13 +83,12 @@ def execute(app: "App", job: Job, worker: str, *, job_limits: tuple[int, float] 
         duration = time.monotonic() - started
         log.warning("job result discarded: lease lost", extra={"event": "lease_lost", "job": _fields(job),
                                                                "duration": duration, "error": str(exc)})
-        return RETRY, duration
+        return LOST, duration
     except (UsageError, PermanentFailure) as exc:  # unknown job, invalid payload, or the job said so
         duration = time.monotonic() - started
         if errors is not None:
             errors.append(exc)
-        record_failure(app, job, worker, exc, duration, permanent=True, tries=job_tries)
-        return FAILED, duration
+        return record_failure(app, job, worker, exc, duration, permanent=True, tries=job_tries), duration
     except Exception as exc:
         duration = time.monotonic() - started
         if errors is not None:
@@ -101,7 +102,8 @@ def execute(app: "App", job: Job, worker: str, *, job_limits: tuple[int, float] 
 
 def record_failure(app: "App", job: Job, worker: str, exc: BaseException, duration: float | None,
                    *, permanent: bool = False, tries: int | None = None) -> str:
-    """Record a failed attempt: retry later if tries remain, else the failed table."""
+    """Record a failed attempt: retry later if tries remain, else the failed table.
+    Returns RETRY or FAILED as recorded, or LOST if `worker` no longer held the job."""
     if tries is None:
         tries = limits(app, job)[0]
     error = error_of(exc)
@@ -112,16 +114,17 @@ def record_failure(app: "App", job: Job, worker: str, exc: BaseException, durati
             delay = exc.delay
         else:
             delay = _backoff(app, job)
-        if app.backend.retry_later(job.id, worker, delay, error, duration):
-            log.warning("job retry", extra={"event": "retry", "job": _fields(job), "duration": duration,
-                                            "error": f"{error.error_class}: {error.message}", "delay": delay})
+        if not app.backend.retry_later(job.id, worker, delay, error, duration):
+            return LOST
+        log.warning("job retry", extra={"event": "retry", "job": _fields(job), "duration": duration,
+                                        "error": f"{error.error_class}: {error.message}", "delay": delay})
         return RETRY
-    if app.backend.fail(job.id, worker, error, duration):
-        level = logging.ERROR
-        event = "timeout" if isinstance(exc, JobTimeout) else "failed"
-        log.log(level, "job failed", extra={"event": event, "job": _fields(job), "duration": duration,
-                                            "error": f"{error.error_class}: {error.message}"})
-        run_failure_handler(app, job, exc)
+    if not app.backend.fail(job.id, worker, error, duration):
+        return LOST
+    event = "timeout" if isinstance(exc, JobTimeout) else "failed"
+    log.error("job failed", extra={"event": event, "job": _fields(job), "duration": duration,
+                                   "error": f"{error.error_class}: {error.message}"})
+    run_failure_handler(app, job, exc)
     return FAILED
 
 
@@ -167,12 +170,12 @@ def run_inline(app: "App", job_id: int) -> str:
             return DONE
         if outcome == FAILED and errors:
             raise errors[-1]
-        if outcome == FAILED:
-            return FAILED
+        if outcome in (FAILED, LOST):
+            return outcome
 
 
 def _fields(job: Job) -> dict:
     return {"id": job.id, "name": job.name, "queue": job.queue, "attempt": job.attempts}
 
 
-__all__ = ["execute", "record_failure", "run_inline"]
+__all__ = ["DONE", "FAILED", "LOST", "RETRY", "execute", "record_failure", "run_inline"]

@@ -148,6 +148,25 @@ def read_config(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
 
 
+# The tables of photojobs.toml and the keys each takes, checked when the settings load: a
+# misspelt table or key is one line with exit 3, not a setting silently ignored. [mail],
+# [thumbnails] and [schedule] (None here) have nested tables and are checked key by key
+# by their own modules, which parse them.
+TABLES: dict[str, frozenset[str] | None] = {
+    "logs": frozenset({"max_mb", "backups"}),
+    "downloads": frozenset({"expires_days", "conversion", "grace_seconds"}),
+    "mail": None, "thumbnails": None, "schedule": None,
+}
+
+
+def _check_table(path: Path, name: str, table: dict) -> None:
+    if name not in TABLES:
+        raise ConfigError(f"{path}: unknown table [{name}] (known: {', '.join(f'[{t}]' for t in TABLES)})")
+    unknown = sorted(set(table) - TABLES[name]) if TABLES[name] is not None else []
+    if unknown:
+        raise ConfigError(f"{path}: [{name}] unknown key {unknown[0]!r} (known: {', '.join(sorted(TABLES[name]))})")
+
+
 def load(
     config: str | os.PathLike | None = None,
     env: Mapping[str, str] | None = None,
@@ -162,6 +181,7 @@ def load(
     if path:
         for key, value in read_config(path).items():
             if isinstance(value, dict):
+                _check_table(path, key, value)
                 sections[key] = value
             elif key in _FIELDS:
                 values[key], sources[key] = _coerce(key, value, str(path)), str(path)

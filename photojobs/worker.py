@@ -121,8 +121,11 @@ class Child:
 
 class Worker:
     def __init__(self, settings: Settings, options: WorkerOptions,
-                 on_progress: Callable[[WorkReport], None] | None = None):
+                 on_progress: Callable[[WorkReport], None] | None = None, *, app_class: type):
         self.settings = settings
+        # The App class each process builds (App.work passes its own): given, not imported,
+        # so the worker does not import the module that starts it.
+        self.app_class = app_class
         self.options = options
         self.on_progress = on_progress
         self.report = WorkReport()
@@ -144,7 +147,6 @@ class Worker:
     # -- life cycle -------------------------------------------------------------------------
 
     def run(self) -> WorkReport:
-        from .app import App
         from .registry import registry
 
         registry.load(self.settings.imports, str(self.settings.root))  # import errors surface here, before any start
@@ -153,7 +155,7 @@ class Worker:
         if self.options.wait_for_lock:
             backend.on_lock_wait = LockWaiter(self.settings.db_path, self.settings.lock_budget,
                                               f"the worker {self.id}", tend=self._tend_while_waiting)
-        self.app = App(self.settings, backend)
+        self.app = self.app_class(self.settings, backend)
         try:
             self._rescue(backend)
             if self.options.stop_when_empty and not backend.has_ready(self.options.queues):
@@ -188,7 +190,8 @@ class Worker:
         slot = Slot(self._ctx)
         # Not daemonic (a job may start processes of its own): _stop_children ends them instead.
         process = self._ctx.Process(target=child_main, name=f"photojobs-worker-{index}",
-                                    args=(self.settings, self.options, slot, token, self._claimed, self._logging),
+                                    args=(self.app_class, self.settings, self.options, slot, token, self._claimed,
+                                          self._logging),
                                     daemon=False)
         process.start()
         child = Child(index, token, process, slot)

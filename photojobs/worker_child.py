@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from .claims import ClaimLog
 from .lock_wait import LockWaiter
-from .runner import DONE, FAILED, RETRY, execute, install_alarm, limits
+from .runner import DONE, FAILED, LOST, RETRY, execute, install_alarm, limits
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -59,7 +59,8 @@ class Slot:
         return int(self._a[_JOB])
 
     def count(self, outcome: str) -> None:
-        self._a[{DONE: _DONE, FAILED: _FAILED, RETRY: _RETRIED}[outcome]] += 1
+        if outcome != LOST:  # nothing of a lost attempt was recorded: its job's new holder counts it
+            self._a[{DONE: _DONE, FAILED: _FAILED, RETRY: _RETRIED}[outcome]] += 1
 
     def counts(self) -> tuple[int, int, int]:
         return int(self._a[_DONE]), int(self._a[_FAILED]), int(self._a[_RETRIED])
@@ -100,11 +101,11 @@ def _rss_mb() -> float:
 
 
 class ChildLoop:
-    def __init__(self, settings: "Settings", options: "WorkerOptions", slot: Slot, token: str, claimed) -> None:
-        from .app import App
+    def __init__(self, app_class: type, settings: "Settings", options: "WorkerOptions", slot: Slot, token: str,
+                 claimed) -> None:
 
         self.options, self.slot, self.token, self.claimed = options, slot, token, claimed
-        self.app = App(settings)
+        self.app = app_class(settings)  # after the start: this process's own connection
         self.backend = self.app.backend
         if options.wait_for_lock:
             self.backend.on_lock_wait = LockWaiter(settings.db_path, settings.lock_budget, f"worker process {os.getpid()}")
@@ -230,7 +231,7 @@ def _watch_parent() -> None:
     threading.Thread(target=watch, name="photojobs-parent-watch", daemon=True).start()
 
 
-def child_main(settings: "Settings", options: "WorkerOptions", slot: Slot, token: str, claimed,
+def child_main(app_class: type, settings: "Settings", options: "WorkerOptions", slot: Slot, token: str, claimed,
                logging_setup: list) -> None:
     _die_with_parent()
     _watch_parent()
@@ -245,7 +246,7 @@ def child_main(settings: "Settings", options: "WorkerOptions", slot: Slot, token
     registry.load(settings.imports, str(settings.root))  # a fresh process: the job modules again
     install_alarm()
     try:
-        code = ChildLoop(settings, options, slot, token, claimed).run()
+        code = ChildLoop(app_class, settings, options, slot, token, claimed).run()
     except DatabaseLocked as exc:  # a cron run gives up; its claim file tells the next worker what it did
         log.warning("database locked past lock_budget; this run stops", extra={"event": "locked", "error": str(exc)})
         code = LOCKED
@@ -264,7 +265,8 @@ def logging_setup() -> list:
     setup: list = [("level", logger.level), ("verbose", logs.VERBOSE)]
     for handler in logger.handlers:
         if isinstance(handler, JsonLinesHandler):
-            setup.append(("file", str(handler.path), handler.max_bytes, handler.backups, handler.level))
+            setup.append(("file", str(handler.path), handler.max_bytes, handler.backups, handler.level,
+                          handler.failed))
         elif isinstance(handler, ConsoleHandler):
             setup.append(("console", handler.level, handler.busy_level))
     return setup
@@ -281,7 +283,10 @@ def restore_logging(setup: list) -> None:
         elif entry[0] == "verbose":
             logs.VERBOSE = entry[1]  # tracebacks with -v, in a child started afresh too
         elif entry[0] == "file":
-            logger.addHandler(JsonLinesHandler(entry[1], entry[2], entry[3], level=entry[4]))
+            file_handler = JsonLinesHandler(entry[1], entry[2], entry[3], level=entry[4])
+            if entry[5]:
+                file_handler.fail_quietly()  # the supervisor has warned already
+            logger.addHandler(file_handler)
         elif entry[0] == "console":
             handler = ConsoleHandler(level=entry[1])
             handler.busy_level = entry[2]

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from ..errors import ConfigError, LeaseLost, NotFound, PermanentFailure, RetryLater, UsageError
 from ..storage import downloads as download_rows
 from ..storage import orders as order_rows
+from .views import download_url, download_view, effective_status  # noqa: F401 - importable from here too
 
 if TYPE_CHECKING:
     from ..app import App
@@ -71,10 +72,6 @@ def default_conversion(settings: "Settings") -> str | None:
     return value
 
 
-def download_url(settings: "Settings", token: str) -> str:
-    return f"{settings.base_url.rstrip('/')}/downloads/{token}"
-
-
 def _conversion_names(settings: "Settings") -> list[str]:
     from ..photos.thumbnails import thumbnail_settings
 
@@ -112,30 +109,6 @@ def create_download(app: "App", order_id: int, *, expires_days: float | None = N
 
 
 # -- reading ---------------------------------------------------------------------------------
-
-def effective_status(row: Any, now: float) -> str:
-    """A pending or ready download past its expiry is expired, whether cleanup ran or not:
-    its link no longer works."""
-    if row["status"] in ("pending", "ready") and row["expires_at"] is not None and row["expires_at"] <= now:
-        return "expired"
-    return row["status"]
-
-
-def download_view(settings: "Settings", row: Any, now: float | None = None) -> dict[str, Any]:
-    """A download as `downloads show --json` prints it (the CLI contract's fields, and more).
-    The path is shown only while its file is there (cleanup deletes expired ones)."""
-    from ..orders import iso
-
-    now = time.time() if now is None else now
-    status = effective_status(row, now)
-    path = row["path"] if row["path"] and os.path.isfile(row["path"]) else None
-    return {"id": row["id"], "order_id": row["order_id"], "status": status, "path": path,
-            "size_bytes": row["size_bytes"], "file_count": row["file_count"], "expires_at": iso(row["expires_at"]),
-            "url": download_url(settings, row["token"]), "error": row["error"], "sha256": row["sha256"],
-            "conversion": row["conversion"], "notify": bool(row["notify"]), "created_at": iso(row["created_at"]),
-            "ready_at": iso(row["ready_at"]),
-            "expired": row["expires_at"] is not None and row["expires_at"] <= now}
-
 
 def servable_download(app: "App", token: str) -> Path | None:
     """The archive behind a download link if the link works now (ready, not expired, its

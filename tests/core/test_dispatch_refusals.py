@@ -49,7 +49,7 @@ def test_good_values_at_the_edges_are_accepted(app):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--delay", "nan"], "--delay"),
+    (["--delay", "nan"], "the delay must be a finite number of seconds"),
     (["--queue", "a,b"], "'a,b' is not a queue name"),
     (["--payload", '{"n": 99999999999999999999}'], "beyond the 64-bit integer range"),
     (["--payload", '{"n": NaN}'], "which JSON cannot hold"),

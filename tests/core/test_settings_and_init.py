@@ -140,3 +140,16 @@ def test_the_readme_settings_example_loads(tmp_path):
     assert mail_config(settings, env={}).transport == "smtp"
     assert len(thumbnail_settings(settings.section("thumbnails")).conversions) == 2
     assert default_conversion(settings) == "web"
+
+
+@pytest.mark.parametrize("table, message", [
+    ("[log]\nmax_mb = 5", "unknown table [log]"),
+    ("[logs]\nmax_bm = 5", "[logs] unknown key 'max_bm'"),
+    ("[downloads]\nexpire_days = 3", "[downloads] unknown key 'expire_days'"),
+])
+def test_a_misspelt_table_or_key_is_refused_in_one_line(cli, workdir, table, message):
+    with open(workdir / "photojobs.toml", "a") as fh:
+        fh.write("\n" + table + "\n")
+    result = cli("status")
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
