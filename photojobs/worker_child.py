@@ -30,6 +30,7 @@ LOCKED = 101  # exit code: the database stayed locked past lock_budget (a run th
 MAX_BATCH = 64
 FAST_BATCH_SECONDS = 0.05  # a batch that ran faster than this may grow
 FLUSH_SECONDS = 0.05  # successes are recorded together, at most this late
+LEASE_POLL = 0.1  # how often a child whose claim's lease ran low looks for its renewal
 
 # slot fields
 _JOB, _DEADLINE, _DONE, _FAILED, _RETRIED, _STOP, _ABANDON = range(7)
@@ -103,7 +104,6 @@ def _rss_mb() -> float:
 class ChildLoop:
     def __init__(self, app_class: type, settings: "Settings", options: "WorkerOptions", slot: Slot, token: str,
                  claimed) -> None:
-
         self.options, self.slot, self.token, self.claimed = options, slot, token, claimed
         self.app = app_class(settings)  # after the start: this process's own connection
         self.backend = self.app.backend
@@ -113,6 +113,7 @@ class ChildLoop:
         self.batch = 1
         self.pending_done: list[tuple[int, float]] = []
         self.flush_at = 0.0
+        self.lease_until = 0.0  # the claim's lease as last seen (its start: a lower bound)
 
     def stopping(self) -> bool:
         return self.slot.stop_requested()
@@ -159,19 +160,25 @@ class ChildLoop:
     def claim(self, quota: int) -> list:
         """Record the last claim's successes and claim more, in one transaction; only then
         start the claim file afresh (a kill between the two leaves the new jobs unstarted)."""
+        before = time.time()
         with self.backend.transaction():
             self.flush()
             jobs = self.backend.claim(self.options.queues, self.token, quota)
+        self.lease_until = before + self.app.settings.lease
         self.claim_log.new_claim()
         return jobs
 
     def run_batch(self, jobs: list) -> None:
         for index, job in enumerate(jobs):
-            if self.stopping():
+            may_start = None if self.stopping() else self._may_start(job)
+            if may_start is None:
                 self.flush()
                 self.backend.release(self.token, [j.id for j in jobs[index:]])
                 self._return_quota(len(jobs) - index)
                 return
+            if not may_start:  # a rescue gave it back: another worker may run it now
+                self._return_quota(1)
+                continue
             job_limits = limits(self.app, job, self.options.tries, self.options.timeout)
             self.slot.begin(job.id, time.time() + job_limits[1])
             self.claim_log.started(job.id)
@@ -185,6 +192,25 @@ class ChildLoop:
                     self.flush()
             self.slot.end()
             self.slot.count(outcome)
+
+    def _may_start(self, job) -> bool | None:
+        """Whether to start this job of the claim: still ours, with a third of the lease to
+        spare. A claim that sat out a held write lock may have lost its lease meanwhile, and
+        a rescue given its unstarted jobs back: starting one would run it twice. Reads only
+        (they pass a held lock); waits for the supervisor's renewal or a rescue. None: the
+        worker is stopping meanwhile."""
+        margin = self.app.settings.lease / 3
+        while time.time() + margin >= self.lease_until:
+            lease = self.backend.lease_of(job.id)
+            if lease is None or lease[0] != self.token:
+                return False
+            self.lease_until = lease[1]
+            if time.time() + margin < self.lease_until:
+                break
+            if self.stopping():
+                return None
+            time.sleep(LEASE_POLL)
+        return True
 
     def flush(self) -> None:
         if self.pending_done:

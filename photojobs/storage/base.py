@@ -97,6 +97,10 @@ class Backend(Protocol):
 
     def holds(self, job_id: int, worker: str) -> bool: ...
 
+    def lease_of(self, job_id: int) -> tuple[str, float] | None:
+        """(holder, lease_until) of a reserved job; None if it is not reserved. A read: it
+        passes a held write lock."""
+
     def complete(self, done: Iterable[tuple[int, float]], worker: str) -> None: ...
 
     def retry_later(self, job_id: int, worker: str, delay: float, error: AttemptError,

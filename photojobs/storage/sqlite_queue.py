@@ -256,6 +256,11 @@ class SqliteBackend:
         an attempt's result visible, so a worker that lost its lease cannot apply it."""
         return self._held(self.conn, job_id, worker)
 
+    def lease_of(self, job_id: int) -> tuple[str, float] | None:
+        row = self.conn.execute("SELECT reserved_by, lease_until FROM jobs WHERE id = ? AND status = 'reserved'",
+                                [job_id]).fetchone()
+        return (row[0], row[1] or 0.0) if row else None
+
     @staticmethod
     def _held(conn: sqlite3.Connection, job_id: int, worker: str) -> bool:
         """Whether `worker` still holds the job (a rescue takes a job over before it records

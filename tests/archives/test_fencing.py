@@ -20,15 +20,14 @@ from ..conftest import cli_env, set_config, wait_for
 from .conftest import downloads_dir, temp_files
 
 # A real `build-archive` worker that stops itself and its supervisor (the whole process
-# group, as a frozen VM or a laptop lid would) at a chosen point of the build.
+# group, as a frozen VM or a laptop lid would) at a chosen point of the build. A job module
+# (`imports`), so the worker's child processes, which start afresh, load the patch too.
 STOP_AT = """
-import os, signal, sys
+import multiprocessing, os, signal
 from photojobs.archives import downloads, zipwriter
 
-SUPERVISOR = os.getpid()
-
 def freeze():
-    if os.getpid() == SUPERVISOR:  # the progress bar measures the archive too: not the job
+    if multiprocessing.parent_process() is None:  # the supervisor (its progress bar measures the archive too)
         return
     open({marker!r}, "w").close()
     os.killpg(0, signal.SIGSTOP)
@@ -47,9 +46,6 @@ else:
         if len(self.entries) == 1:
             freeze()
     zipwriter._StreamWriter.add = add_then_stop
-sys.argv = ["photojobs", "-v", "build-archive"]  # -v: "job done" lines too
-from photojobs.commands import main
-main()
 """
 
 
@@ -69,9 +65,10 @@ def test_a_worker_stopped_past_its_lease_discards_its_archive_and_keeps_the_good
     order = create_order(app, "ada@example.com", photo_ids=ids)
     download = create_download(app, order["id"])
     marker = workdir / "stopped"
-    stale = subprocess.Popen([sys.executable, "-c", STOP_AT.format(marker=str(marker), where=where)], cwd=workdir,
-                             env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             start_new_session=True)
+    (workdir / "stop_stale.py").write_text(STOP_AT.format(marker=str(marker), where=where))
+    stale = subprocess.Popen([sys.executable, "-m", "photojobs", "-v", "build-archive"],  # -v: "job done" lines too
+                             cwd=workdir, env=cli_env({"PHOTOJOBS_IMPORTS": "sample_jobs,stop_stale"}),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         wait_for(marker.exists, timeout=30, message="the stale worker to stop itself")
         wait_for(lambda: _state(stale.pid) == "T", message="the stale worker to be stopped")

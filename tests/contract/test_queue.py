@@ -154,6 +154,9 @@ def test_renew_keeps_a_lease_and_rescue_takes_over_only_expired_ones(connect) ->
     assert [(j.id, holder) for j, holder in rescued] == [(lost, "dead")] and rescued[0][0].attempts == 1
     assert short.holds(lost, "rescuer") and not short.holds(lost, "dead")
     assert short.holds(kept, "alive")
+    holder, lease_until = short.lease_of(kept)
+    assert holder == "alive" and lease_until > time.time() - 1  # what a child asks before it starts a job
+    assert short.lease_of(lost)[0] == "rescuer"
     assert short.rescue_expired("another-rescuer") == []  # taken over once
     short.complete([(lost, 1.0)], "dead")  # the stale worker wakes late: its result does not count
     assert not short.retry_later(lost, "dead", 0, boom()) and not short.fail(lost, "dead", boom())

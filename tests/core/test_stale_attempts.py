@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from photojobs.runner import RETRY, execute
+from photojobs.runner import LOST, execute
 from photojobs.samples import write_sample_jpeg
 
 
@@ -26,7 +26,7 @@ def test_a_stale_photo_attempt_writes_no_thumbnail_and_no_ready_mark(app, workdi
     photo_id = add_photos(app, [path]).added[0]
     job = claim_then_lose(app, "photos")
     with caplog.at_level(logging.WARNING, logger="photojobs"):
-        assert execute(app, job, "stale")[0] == RETRY
+        assert execute(app, job, "stale")[0] == LOST  # nothing recorded: the job is the new holder's
     assert get_photo(app, photo_id)["status"] == "pending"
     thumbs = workdir / "storage" / "thumbnails"
     assert not thumbs.exists() or [p for p in thumbs.rglob("*") if p.is_file()] == []  # no file, no temp file

@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from photojobs.mail import queue_mail
-from photojobs.runner import RETRY, execute
+from photojobs.runner import LOST, execute
 from tests.core.test_stale_attempts import claim_then_lose
 from tests.mail.conftest import write_mail_config
 
@@ -26,7 +26,7 @@ def test_a_stale_mail_attempt_hands_nothing_over_and_leaves_the_row(workdir, con
     outbox_id = queue_mail(app, "order-confirmation", "ada@example.com", order_id=make_order(app)["order"])
     job = claim_then_lose(app, "emails")
     with caplog.at_level(logging.WARNING, logger="photojobs"):
-        assert execute(app, job, "stale")[0] == RETRY
+        assert execute(app, job, "stale")[0] == LOST  # nothing recorded: the job is the new holder's
     row = app.backend.read("SELECT status, sent_at FROM outbox WHERE id = ?", [outbox_id])[0]
     assert (row["status"], row["sent_at"]) == ("pending", None)
     assert server.messages == [] and list((workdir / "storage").rglob("*.eml")) == []

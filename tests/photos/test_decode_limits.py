@@ -150,10 +150,21 @@ def test_a_progressive_jpeg_counts_its_full_size_coefficients():
                                                                         "thumb": {"size": 64}}))["thumb"]
 
 
-PEAK_OF_CHILDREN = """
-import resource, subprocess, sys
-done = subprocess.run([sys.executable, "-m", "photojobs", *sys.argv[1:]], capture_output=True, text=True)
-print(done.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)
+# A job module (`imports`): the worker's child, which runs the job, writes its own peak
+# memory (VmHWM) when the photo is done. Its parent's RUSAGE_CHILDREN would not see it: the
+# child is the start server's, not the worker's.
+PEAK_OF_CHILD = """
+from photojobs.photos import processing
+real = processing.process_photo
+def process_then_note_peak(*args, **kwargs):
+    try:
+        return real(*args, **kwargs)
+    finally:
+        with open("/proc/self/status") as fh:
+            peak = next(line.split()[1] for line in fh if line.startswith("VmHWM:"))
+        with open({out!r}, "w") as fh:
+            fh.write(str(int(peak) // 1024))
+processing.process_photo = process_then_note_peak
 """
 
 
@@ -163,18 +174,20 @@ def test_a_worker_refusing_a_memory_hungry_png_stays_small(workdir):
 
     from ..conftest import cli_env
 
-    # 4000x4000 16-bit grey: a small file whose decoding holds about 176 MB (measured: the worker peaks at 210)
+    # 4000x4000 16-bit grey: a small file whose decoding holds about 176 MB (measured: the child peaks at 210)
     deep = Image.linear_gradient("L").resize((4000, 4000)).convert("I").point(lambda v: v * 257)
     deep.convert("I;16").save(workdir / "deep.png", compress_level=1)
     del deep
     append_config(workdir, "[thumbnails]\nmax_decode_mb = 64")
     subprocess.run([sys.executable, "-m", "photojobs", "photos", "add", "deep.png"], cwd=workdir, env=cli_env(),
                    check=True, capture_output=True)
-    measured = subprocess.run([sys.executable, "-c", PEAK_OF_CHILDREN, "process-photos"], cwd=workdir,
-                              env=cli_env(), capture_output=True, text=True, check=True).stdout.split()
-    code, peak_mb = int(measured[0]), int(measured[1])
-    assert code == 1  # the photo failed
-    assert peak_mb < 120, f"the worker peaked at {peak_mb} MB"  # 210 MB when it decodes it
+    peak_file = workdir / "peak_mb"
+    (workdir / "note_peak.py").write_text(PEAK_OF_CHILD.format(out=str(peak_file)))
+    done = subprocess.run([sys.executable, "-m", "photojobs", "process-photos"], cwd=workdir,
+                          env=cli_env({"PHOTOJOBS_IMPORTS": "sample_jobs,note_peak"}), capture_output=True, text=True)
+    assert done.returncode == 1, done.stderr  # the photo failed
+    peak_mb = int(peak_file.read_text())
+    assert peak_mb < 120, f"the worker's child peaked at {peak_mb} MB"  # 210 MB when it decodes it
     photo = json.loads(subprocess.run([sys.executable, "-m", "photojobs", "photos", "show", "1", "--json"],
                                       cwd=workdir, env=cli_env(), capture_output=True, text=True).stdout)
     assert photo["status"] == "failed" and "needs about" in photo["error"] and "max_decode_mb" in photo["error"]
