@@ -137,14 +137,14 @@ def m006_queue_minutes(db: "sqlite_utils.Database") -> None:
     and minute (storage/rollup.py), and indexes that reach done and failed rows by status.
     (jobs_finished, on `status IN ('done', 'failed')`, was of no use to SQLite's planner for
     `status = 'done'`: the prune read every row.) Backfilled from the done rows kept."""
-    from .storage import rollup
+    from .storage.rollup import backfill_sql, create_table_sql  # the module alone: it imports nothing
 
     _run(db, [
-        rollup.create_table_sql("REAL"),
+        create_table_sql("REAL"),
         "DROP INDEX jobs_finished",
         "CREATE INDEX jobs_done ON jobs(finished_at) WHERE status = 'done'",
         "CREATE INDEX jobs_failed ON jobs(queue, finished_at) WHERE status = 'failed'",
-        rollup.backfill_sql("CAST(finished_at / 60 AS INTEGER)"),  # times are positive: the cast floors
+        backfill_sql("CAST(finished_at / 60 AS INTEGER)"),  # times are positive: the cast floors
     ])
 
 
