@@ -128,9 +128,13 @@ def console(stderr: bool = False) -> Any:
 
 def _plain(value: Any) -> str:
     """A value on one line, whole."""
+    if value is None:
+        return ""
+    if value.__class__ is int:  # most cells of a long listing: nothing to escape
+        return str(value)
     if isinstance(value, (dict, list)):
         return json.dumps(value, default=str, ensure_ascii=False)
-    return "" if value is None else terminal_text(str(value).replace("\t", " ").replace("\n", ", "))
+    return terminal_text(str(value).replace("\t", " ").replace("\n", ", "))
 
 
 def table(rows: Sequence[dict], columns: Iterable[str], title: str | None = None, empty: str = "Nothing.") -> None:
@@ -153,6 +157,19 @@ def table(rows: Sequence[dict], columns: Iterable[str], title: str | None = None
     for row in rows:
         t.add_row(*(Text("" if row.get(c) is None else terminal_text(str(row.get(c)))) for c in columns))
     console().print(t)
+
+
+def stream_lines(pages: Iterable[Sequence[dict]], columns: Iterable[str], empty: str = "Nothing.") -> None:
+    """`table` piped, a page at a time: the header line, then each page's rows as it comes
+    (a long listing starts at once and never sits whole in memory)."""
+    columns, started = list(columns), False
+    for rows in pages:
+        if not started and rows:
+            sys.stdout.write("\t".join(columns) + "\n")
+            started = True
+        sys.stdout.write("".join("\t".join(_plain(row.get(c)) for c in columns) + "\n" for row in rows))
+    if not started:
+        say(empty)
 
 
 def show(value: dict, as_json: bool) -> None:

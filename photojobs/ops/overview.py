@@ -2,7 +2,8 @@
 
 Counts come from the storage: pending (ready now), delayed (pending, not yet due),
 reserved (running), failed (not superseded by a later success); done and failed in the last hour; mean and p95 run time of
-the jobs done in the last hour (done rows are kept `keep_done_hours`). A worker is live
+the jobs done in the last hour (done rows are kept `keep_done_hours`; their figures come
+from a count per queue and minute, storage/rollup.py, the p95 within a sqrt(2) bucket). A worker is live
 while its heartbeat is younger than three leases, unless it ran on this host and its
 process is gone: then it is dead at once (photojobs.liveness), and the next worker to
 start on this host, or any running one within seconds, takes its jobs back.

@@ -117,7 +117,8 @@ class Backend(Protocol):
     def reserved_by(self, worker: str) -> list[Job]: ...
 
     def prune(self, finished_before: float) -> int:
-        """Delete done jobs that finished before this time."""
+        """Delete done jobs that finished before this time, and the minutes that count
+        them (storage/rollup.py), in one transaction."""
 
     def discard(self, *, status: str, queue: str | None = None, ids: Sequence[int] | None = None,
                 finished_before: float | None = None) -> int:

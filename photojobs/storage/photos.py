@@ -73,10 +73,24 @@ def mark_failed(tx: Transaction, photo_id: int, reason: str, at: float) -> None:
                {"reason": reason, "at": at, "id": photo_id})
 
 
-def listed(db: Executor, album: str | None = None, status: str | None = None, limit: int | None = None) -> list[Any]:
+def listed(db: Executor, album: str | None = None, status: str | None = None, limit: int | None = None,
+           after: int | None = None, columns: Sequence[str] = ("*",)) -> list[Any]:
+    """Photos in id order (of `album`, in `status`, with an id above `after`): each filter
+    reads its index (photos_album, photos_status), `after` starts a page where one ended.
+    `columns` (names from code) leaves out what a listing does not show, such as the EXIF."""
     where, params = where_equal({"album": album, "status": status})
-    sql = f"SELECT * FROM photos{where} ORDER BY id" + (" LIMIT :limit" if limit is not None else "")
-    return db.execute(sql, {**params, "limit": limit}).fetchall()
+    if after is not None:
+        where += (" AND" if where else " WHERE") + " id > :after"
+    sql = f"SELECT {', '.join(columns)} FROM photos{where} ORDER BY id" + (" LIMIT :limit" if limit is not None else "")
+    return db.execute(sql, {**params, "limit": limit, "after": after}).fetchall()
+
+
+def count_listed(db: Executor, album: str | None = None, status: str | None = None, after: int | None = None) -> int:
+    """How many photos `listed` would give without a limit."""
+    where, params = where_equal({"album": album, "status": status})
+    if after is not None:
+        where += (" AND" if where else " WHERE") + " id > :after"
+    return db.execute(f"SELECT count(*) FROM photos{where}", {**params, "after": after}).fetchone()[0]
 
 
 def counts(db: Executor, ids: Sequence[int] | None = None) -> dict[str, int]:

@@ -13,6 +13,7 @@ import sqlite3
 import time
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
+from . import rollup
 from .sqlite_connection import translate_errors
 from .sqlite_queue import JOB_COLUMNS
 from .sqlite_queue import SqliteBackend as _QueueBackend
@@ -157,7 +158,9 @@ class SqliteBackend(SqliteOperations, _QueueBackend):
         return sorted(((Job.from_row(r), expired[r["id"]]) for r in rows), key=lambda pair: pair[0].id)
 
     def prune(self, finished_before: float) -> int:
-        return self.discard(status="done", finished_before=finished_before)
+        with self.transaction() as tx:
+            rollup.prune(tx, finished_before)
+            return self.discard(status="done", finished_before=finished_before)
 
     def wait_for_jobs(self, timeout: float, interrupted: Callable[[], bool] | None = None) -> bool:
         """Polls `PRAGMA data_version` (it changes when another connection commits) every

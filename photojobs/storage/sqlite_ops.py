@@ -7,31 +7,36 @@ engine can share most of it.
 
 from __future__ import annotations
 
-import math
 import sqlite3
 import time
 from typing import Any, Sequence
 
+from . import rollup
 from .base import RetriedFailed
 from .sql import in_list as _in
 
 RESTART_KEY = "restart"
 OPEN = "status = 'failed' AND superseded_by IS NULL"  # failed, and not fixed since by a later success
 
-_COUNTS = """
-SELECT queue,
-       count(CASE WHEN status = 'pending' AND available_at <= :now THEN 1 END) AS pending,
-       count(CASE WHEN status = 'pending' AND available_at > :now THEN 1 END) AS delayed,
-       count(CASE WHEN status = 'reserved' THEN 1 END) AS reserved,
-       count(CASE WHEN status = 'failed' AND superseded_by IS NULL THEN 1 END) AS failed,
-       min(CASE WHEN status = 'pending' AND available_at <= :now THEN available_at END) AS oldest_ready,
-       count(CASE WHEN status = 'done' AND finished_at >= :since THEN 1 END) AS done_since,
-       count(CASE WHEN status = 'failed' AND superseded_by IS NULL AND finished_at >= :since THEN 1 END)
-         AS failed_since,
-       count(CASE WHEN status = 'done' AND finished_at >= :since AND duration IS NOT NULL THEN 1 END) AS timed,
-       avg(CASE WHEN status = 'done' AND finished_at >= :since THEN duration END) AS mean_s
-FROM jobs GROUP BY queue
-"""
+# What `status` counts, each read through a partial index of its status (never the done rows).
+_LIVE = {
+    "pending": "SELECT queue, count(CASE WHEN available_at <= :now THEN 1 END) AS pending,"
+               " count(CASE WHEN available_at > :now THEN 1 END) AS delayed,"
+               " min(CASE WHEN available_at <= :now THEN available_at END) AS oldest_ready"
+               " FROM jobs WHERE status = 'pending' GROUP BY queue",
+    "reserved": "SELECT queue, count(*) AS reserved FROM jobs WHERE status = 'reserved' GROUP BY queue",
+    "failed": "SELECT queue, count(*) AS failed, count(CASE WHEN finished_at >= :since THEN 1 END) AS failed_since"
+              f" FROM jobs WHERE {OPEN} GROUP BY queue",
+}
+_DONE_BETWEEN = ("SELECT queue, finished_at, duration FROM jobs WHERE status = 'done'"
+                 " AND finished_at >= :since AND finished_at < :until")
+_QUEUE_NAMES = ("SELECT DISTINCT queue FROM jobs WHERE status = 'pending'"
+                " UNION SELECT DISTINCT queue FROM jobs WHERE status = 'reserved'"
+                " UNION SELECT DISTINCT queue FROM jobs WHERE status = 'failed'"
+                f" UNION SELECT DISTINCT queue FROM {rollup.TABLE} UNION SELECT queue FROM paused_queues")
+# Each status as SQL text, not a parameter: a partial index of one status is then usable
+# whatever the engine plans for parameters (a prepared statement's generic plan cannot use it).
+_STATUS = {status: f"status = '{status}'" for status in ("pending", "reserved", "done", "failed")}
 
 _BATCH = """
 SELECT b.id, b.name, b.total, b.created_at,
@@ -56,32 +61,33 @@ class SqliteOperations:
 
     def queue_stats(self, now: float, since: float) -> dict[str, dict]:
         """Per queue: pending (ready), delayed, reserved, failed, oldest_ready (a time),
-        done_since and failed_since, mean_s and p95_s of the jobs done since `since`."""
-        stats = {}
-        for row in self.execute(_COUNTS, {"now": now, "since": since}).fetchall():
-            entry = {key: row[key] for key in ("pending", "delayed", "reserved", "failed", "oldest_ready",
-                                                "done_since", "failed_since", "mean_s")}
-            entry["p95_s"] = self._p95(row["queue"], since, row["timed"]) if row["timed"] else None
-            stats[row["queue"]] = entry
-        return stats
-
-    def _p95(self, queue: str, since: float, count: int) -> float | None:
-        offset = min(count - 1, max(0, math.ceil(0.95 * count - 1e-9) - 1))  # nearest-rank p95
-        row = self.execute("SELECT duration FROM jobs WHERE queue = :queue AND status = 'done'"
-                           " AND finished_at >= :since AND duration IS NOT NULL ORDER BY duration"
-                           " LIMIT 1 OFFSET :offset", {"queue": queue, "since": since, "offset": offset}).fetchone()
-        return row[0] if row else None
+        done_since and failed_since, mean_s and p95_s of the jobs done since `since`.
+        Reads the live rows and the done jobs' minutes (rollup.py), not the done rows."""
+        params = {"now": now, "since": since}
+        stats: dict[str, dict] = {}
+        for sql in _LIVE.values():
+            for row in self.execute(sql, params).fetchall():
+                stats.setdefault(row["queue"], {}).update({key: row[key] for key in row.keys() if key != "queue"})
+        done = rollup.figures(self, since, lambda start, until: self.execute(
+            _DONE_BETWEEN, {"since": start, "until": until}).fetchall())
+        for queue, tally in done.items():
+            stats.setdefault(queue, {}).update(done_since=tally.done, mean_s=tally.mean(), p95_s=tally.p95())
+        for queue in self.queue_names():
+            stats.setdefault(queue, {})
+        zero = {"pending": 0, "delayed": 0, "reserved": 0, "failed": 0, "oldest_ready": None, "done_since": 0,
+                "failed_since": 0, "mean_s": None, "p95_s": None}
+        return {queue: {**zero, **entry} for queue, entry in stats.items()}
 
     def count_jobs(self, queue: str | None, status: str, ready_at: float | None = None) -> int:
         """Jobs in `status` (of `queue`, if given; with `ready_at`: only those due by then)."""
-        sql = "SELECT count(*) FROM jobs WHERE status = :status" + (" AND queue = :queue" if queue else "")
+        sql = f"SELECT count(*) FROM jobs WHERE {_STATUS[status]}" + (" AND queue = :queue" if queue else "")
         if ready_at is not None:
             sql += " AND available_at <= :ready_at"
-        return self.execute(sql, {"queue": queue, "status": status, "ready_at": ready_at}).fetchone()[0]
+        return self.execute(sql, {"queue": queue, "ready_at": ready_at}).fetchone()[0]
 
     def queue_names(self) -> list[str]:
-        """Every queue a job row (of any status) or a pause names."""
-        rows = self.execute("SELECT DISTINCT queue FROM jobs UNION SELECT queue FROM paused_queues").fetchall()
+        """Every queue a job row (of any status: a done one through its minute) or a pause names."""
+        rows = self.execute(_QUEUE_NAMES).fetchall()
         return sorted(r[0] for r in rows)
 
     def job_status(self, job_id: int) -> str | None:
@@ -164,7 +170,7 @@ class SqliteOperations:
 
     def discard(self, *, status: str, queue: str | None = None, ids: Sequence[int] | None = None,
                 finished_before: float | None = None) -> int:
-        where, params = ["status = :status"], {"status": status, "queue": queue, "before": finished_before}
+        where, params = [_STATUS[status]], {"queue": queue, "before": finished_before}
         if queue is not None:
             where.append("queue = :queue")
         if finished_before is not None:

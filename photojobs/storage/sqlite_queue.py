@@ -17,6 +17,7 @@ import sqlite3
 import time
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
+from . import rollup
 from .sqlite_connection import begin_immediate, is_locked, open_database, translate_errors
 from ..errors import DuplicateJob
 from ..settings import Settings
@@ -208,13 +209,19 @@ class SqliteBackend:
     # -- outcomes --------------------------------------------------------------------------
 
     def complete(self, done: Iterable[tuple[int, float]], worker: str) -> None:
-        """Mark jobs done: (id, duration in seconds) pairs, all in one transaction."""
+        """Mark jobs done: (id, duration in seconds) pairs, all in one transaction, and count
+        them in the queue's minute (storage/rollup.py). A job `worker` no longer holds is
+        left alone, and not counted."""
         now = time.time()
         with self.transaction() as conn:
-            conn.executemany(
-                "UPDATE jobs SET status = 'done', finished_at = ?, duration = ?, reserved_by = NULL,"
-                " lease_until = NULL WHERE id = ? AND reserved_by = ?",
-                [(now, duration, job_id, worker) for job_id, duration in done])
+            finished = []
+            for job_id, duration in done:
+                row = conn.execute("UPDATE jobs SET status = 'done', finished_at = ?, duration = ?, reserved_by = NULL,"
+                                   " lease_until = NULL WHERE id = ? AND reserved_by = ? RETURNING queue",
+                                   [now, duration, job_id, worker]).fetchone()
+                if row is not None:
+                    finished.append((row[0], duration))
+            rollup.record(conn, now, finished)
 
     def _record_error(self, conn: sqlite3.Connection, job_id: int, error: AttemptError) -> None:
         conn.execute("INSERT INTO job_errors (job_id, attempt, error_class, message, traceback, at)"

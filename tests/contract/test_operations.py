@@ -21,7 +21,7 @@ def test_queue_stats_count_each_state(backend: Backend) -> None:
     stats = backend.queue_stats(time.time(), time.time() - 3600)["default"]
     assert {k: stats[k] for k in ("pending", "delayed", "reserved", "failed", "done_since", "failed_since")} == {
         "pending": 1, "delayed": 1, "reserved": 0, "failed": 1, "done_since": 2, "failed_since": 1}
-    assert stats["mean_s"] == pytest.approx(0.5) and stats["p95_s"] == pytest.approx(0.75)
+    assert stats["mean_s"] == pytest.approx(0.5) and 0.75 / 2 ** 0.5 <= stats["p95_s"] <= 0.75 * 2 ** 0.5  # a bucket
     assert stats["oldest_ready"] <= time.time()
     assert backend.count_jobs("default", "pending") == 2
     assert backend.count_jobs("default", "pending", ready_at=time.time()) == 1

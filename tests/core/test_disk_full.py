@@ -16,13 +16,16 @@ from ..conftest import cli_env, init_workspace
 
 def fill(folder) -> None:
     """Write a filler file until the disk says ENOSPC."""
-    with open(folder / "filler", "wb") as fh:
-        try:
-            while True:
-                fh.write(b"\0" * 65536)
-                fh.flush()
-        except OSError:
-            pass
+    # Unbuffered: a buffered file keeps the tail of a partial write and raises ENOSPC again
+    # when it is closed (whenever the space left is not a multiple of the write).
+    fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while True:
+            os.write(fd, b"\0" * 65536)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 @pytest.fixture
