@@ -18,6 +18,7 @@ import time
 import psycopg
 
 from ..errors import DatabaseMissing, DatabaseUnusable
+from . import rollup
 from .pg_connect import masked
 
 MIGRATE_LOCK = 0x70686F746F6A6F  # "photojo": pg_advisory_lock key of `photojobs migrate`
@@ -126,10 +127,21 @@ m004_worker_identity = [
 
 m005_outbox_resends = ["ALTER TABLE outbox ADD COLUMN resends integer NOT NULL DEFAULT 0"]
 
+m006_queue_minutes = [
+    rollup.create_table_sql("double precision"),
+    "DROP INDEX jobs_finished",
+    "CREATE INDEX jobs_done ON jobs(finished_at) WHERE status = 'done'",
+    "CREATE INDEX jobs_failed ON jobs(queue, finished_at) WHERE status = 'failed'",
+    rollup.backfill_sql("floor(finished_at / 60)::bigint"),
+]
+
+m007_photos_by_status = ["CREATE INDEX photos_status ON photos(status)"]
+
 # name -> statements; the names and their order are checked against photojobs.migrations.
 MIGRATIONS: dict[str, list[str]] = {
     "m001_queue": m001_queue, "m002_domain": m002_domain, "m003_job_superseded": m003_job_superseded,
-    "m004_worker_identity": m004_worker_identity, "m005_outbox_resends": m005_outbox_resends}
+    "m004_worker_identity": m004_worker_identity, "m005_outbox_resends": m005_outbox_resends,
+    "m006_queue_minutes": m006_queue_minutes, "m007_photos_by_status": m007_photos_by_status}
 
 
 def _names() -> list[str]:

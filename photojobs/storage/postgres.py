@@ -20,6 +20,7 @@ import psycopg
 from .sqlite_queue import JOB_COLUMNS, _summary
 from ..errors import DatabaseConnectionLost, DuplicateJob, PhotojobsError, UsageError
 from .base import AttemptError, Enqueued, Job, NewJob, Params
+from . import rollup
 from .pg_connect import connect, masked, pool_for
 from .pg_migrations import check_schema
 from .pg_sql import Result, run, run_many, translated
@@ -296,13 +297,18 @@ class PostgresBackend(SqliteOperations):
     def complete(self, done: Iterable[tuple[int, float]], worker: str) -> None:
         """Mark jobs done, (id, duration) pairs, in one statement; only those `worker` holds."""
         pairs = list(done)
-        if pairs:
-            self.execute("UPDATE jobs SET status = 'done', finished_at = :now, duration = d.duration,"
-                         " reserved_by = NULL, lease_until = NULL"
-                         " FROM unnest(:ids::bigint[], :durations::double precision[]) AS d(id, duration)"
-                         " WHERE jobs.id = d.id AND jobs.status = 'reserved' AND jobs.reserved_by = :worker",
-                         {"now": time.time(), "ids": [p[0] for p in pairs], "durations": [p[1] for p in pairs],
-                          "worker": worker})
+        if not pairs:
+            return
+        now = time.time()
+        with self.transaction() as tx:  # the rollup counts them in the same transaction
+            rows = tx.execute("UPDATE jobs SET status = 'done', finished_at = :now, duration = d.duration,"
+                              " reserved_by = NULL, lease_until = NULL"
+                              " FROM unnest(:ids::bigint[], :durations::double precision[]) AS d(id, duration)"
+                              " WHERE jobs.id = d.id AND jobs.status = 'reserved' AND jobs.reserved_by = :worker"
+                              " RETURNING jobs.queue, d.duration",
+                              {"now": now, "ids": [p[0] for p in pairs], "durations": [p[1] for p in pairs],
+                               "worker": worker}).fetchall()
+            rollup.record(tx, now, [(row[0], row[1]) for row in rows])
 
     def _outcome(self, job_id: int, worker: str | None, changes: str, error: AttemptError,
                  duration: float | None, extra: dict[str, Any]) -> bool:
@@ -324,7 +330,9 @@ class PostgresBackend(SqliteOperations):
         return self._outcome(job_id, worker, "status = 'failed', finished_at = :now", error, duration, {})
 
     def prune(self, finished_before: float) -> int:
-        return self.discard(status="done", finished_before=finished_before)
+        with self.transaction() as tx:
+            rollup.prune(tx, finished_before)
+            return self.discard(status="done", finished_before=finished_before)
 
     # -- waiting for work ---------------------------------------------------------------------
 
