@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import ConfigError, JobControl, PermanentFailure
+from ..settings import check_number
 from . import limits
 
 PIPELINE_VERSION = 1  # bump when the output of the same settings changes
@@ -169,17 +170,12 @@ def thumbnail_settings(table: Mapping[str, Any] | None = None) -> ThumbnailSetti
     resample = table.get("resample", DEFAULT_RESAMPLE)
     if resample not in RESAMPLES:
         raise ConfigError(f"[thumbnails]: resample must be fast or quality, not {resample!r}")
-    return ThumbnailSettings(conversions, max_pixels, colour, folder, resample,
-                             _whole(table, "max_scans", limits.DEFAULT_MAX_SCANS, 1, 100_000),
-                             _whole(table, "max_decode_mb", limits.DEFAULT_MAX_DECODE_MB, 16, 1_048_576),
+    max_scans = check_number(table.get("max_scans", limits.DEFAULT_MAX_SCANS), "max_scans", "[thumbnails]",
+                             1, 100_000, whole=True)
+    max_decode_mb = check_number(table.get("max_decode_mb", limits.DEFAULT_MAX_DECODE_MB), "max_decode_mb",
+                                 "[thumbnails]", 16, 1_048_576, whole=True)
+    return ThumbnailSettings(conversions, max_pixels, colour, folder, resample, max_scans, max_decode_mb,
                              _file_mode(table.get("file_mode", DEFAULT_FILE_MODE)))
-
-
-def _whole(table: Mapping[str, Any], key: str, default: int, low: int, high: int) -> int:
-    value = table.get(key, default)
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise ConfigError(f"[thumbnails]: {key} must be a whole number from {low} to {high}, not {value!r}")
-    return value
 
 
 def _file_mode(value: Any) -> int:
