@@ -28,6 +28,19 @@ def _run(db: "sqlite_utils.Database", statements: list) -> None:
         db.execute(statement() if callable(statement) else statement)
 
 
+# m001's indexes of jobs, the same text on both engines (storage/pg_migrations.py uses it).
+M001_JOB_INDEXES = [
+    # The claim reads only this partial index: pending rows of one queue in id order.
+    "CREATE INDEX jobs_ready ON jobs(queue, id) WHERE status = 'pending'",
+    "CREATE INDEX jobs_leased ON jobs(lease_until) WHERE status = 'reserved'",
+    "CREATE INDEX jobs_reserved_by ON jobs(reserved_by) WHERE status = 'reserved'",
+    "CREATE INDEX jobs_finished ON jobs(status, finished_at) WHERE status IN ('done', 'failed')",
+    "CREATE INDEX jobs_batch ON jobs(batch_id) WHERE batch_id IS NOT NULL",
+    "CREATE UNIQUE INDEX jobs_unique_live ON jobs(unique_key)"
+    " WHERE unique_key IS NOT NULL AND status IN ('pending', 'reserved')",
+]
+
+
 def m001_queue(db: "sqlite_utils.Database") -> None:
     _run(db, [
         _table(db, "jobs", {
@@ -38,14 +51,7 @@ def m001_queue(db: "sqlite_utils.Database") -> None:
             "unique_key": str, "batch_id": int, "last_error": str,
         }, not_null={"name", "queue", "payload", "status", "attempts", "available_at", "created_at"},
            defaults={"status": "pending", "attempts": 0}),
-        # The claim reads only this partial index: pending rows of one queue in id order.
-        "CREATE INDEX jobs_ready ON jobs(queue, id) WHERE status = 'pending'",
-        "CREATE INDEX jobs_leased ON jobs(lease_until) WHERE status = 'reserved'",
-        "CREATE INDEX jobs_reserved_by ON jobs(reserved_by) WHERE status = 'reserved'",
-        "CREATE INDEX jobs_finished ON jobs(status, finished_at) WHERE status IN ('done', 'failed')",
-        "CREATE INDEX jobs_batch ON jobs(batch_id) WHERE batch_id IS NOT NULL",
-        "CREATE UNIQUE INDEX jobs_unique_live ON jobs(unique_key)"
-        " WHERE unique_key IS NOT NULL AND status IN ('pending', 'reserved')",
+        *M001_JOB_INDEXES,
         lambda: _table(db, "job_errors", {
             "id": int, "job_id": int, "attempt": int, "error_class": str, "message": str,
             "traceback": str, "at": float,

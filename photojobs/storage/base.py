@@ -13,11 +13,62 @@ named `:name` parameters, the one placeholder style every engine is given.
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any, Callable, ContextManager, Iterable, Mapping, Protocol, Sequence
 
-from .sqlite_queue import AttemptError, Job, NewJob  # moving here
-
 Params = Mapping[str, Any] | Sequence[Any]
+
+JOB_COLUMNS = ("id, name, queue, payload, status, attempts, tries, timeout, available_at, created_at,"
+               " reserved_by, lease_until, started_at, finished_at, duration, unique_key, batch_id, last_error")
+
+
+@dataclasses.dataclass
+class NewJob:
+    name: str
+    payload: dict
+    queue: str
+    available_at: float
+    unique_key: str | None = None
+    batch_id: int | None = None
+    tries: int | None = None
+    timeout: float | None = None
+
+
+@dataclasses.dataclass
+class Job:
+    """A job row as the worker sees it."""
+
+    id: int
+    name: str
+    queue: str
+    payload: dict
+    attempts: int
+    tries: int | None
+    timeout: float | None
+    unique_key: str | None = None
+    batch_id: int | None = None
+    worker: str | None = None  # the token that reserved it: the attempt's fence
+
+    @classmethod
+    def from_row(cls, row: Any) -> "Job":
+        try:
+            payload = json.loads(row["payload"])
+        except (TypeError, ValueError):
+            payload = row["payload"]  # refused as invalid by the worker, without retry
+        return cls(row["id"], row["name"], row["queue"], payload, row["attempts"], row["tries"],
+                   row["timeout"], row["unique_key"], row["batch_id"], row["reserved_by"])
+
+
+@dataclasses.dataclass
+class AttemptError:
+    error_class: str
+    message: str
+    traceback: str = ""
+
+
+def error_summary(error: AttemptError) -> str:
+    """The failed attempt in one line, as a job row's `last_error` keeps it."""
+    return f"{error.error_class}: {error.message}" if error.message else error.error_class
 
 
 class Cursor(Protocol):
@@ -71,7 +122,7 @@ class RetriedFailed:
 class Backend(Protocol):
     """A job queue and the domain's tables on one database engine."""
 
-    engine: str  # "sqlite"; "postgresql" later
+    engine: str  # "sqlite" or "postgresql"
 
     def close(self) -> None: ...
 
@@ -181,5 +232,5 @@ class Backend(Protocol):
     def restart_requested_at(self) -> float | None: ...
 
 
-__all__ = ["AttemptError", "Backend", "Cursor", "Enqueued", "Executor", "Job", "NewJob", "Params",
-           "RetriedFailed", "Transaction"]
+__all__ = ["JOB_COLUMNS", "AttemptError", "Backend", "Cursor", "Enqueued", "Executor", "Job", "NewJob", "Params",
+           "RetriedFailed", "Transaction", "error_summary"]

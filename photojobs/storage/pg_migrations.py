@@ -18,6 +18,7 @@ import time
 import psycopg
 
 from ..errors import DatabaseMissing, DatabaseUnusable
+from ..migrations import M001_JOB_INDEXES
 from . import rollup
 from .pg_connect import masked
 
@@ -55,13 +56,7 @@ m001_queue = [
         timeout {_TIME}, available_at {_TIME} NOT NULL, created_at {_TIME} NOT NULL, reserved_by text,
         lease_until {_TIME}, started_at {_TIME}, finished_at {_TIME}, duration {_TIME}, unique_key text,
         batch_id bigint, last_error text)""",
-    "CREATE INDEX jobs_ready ON jobs(queue, id) WHERE status = 'pending'",
-    "CREATE INDEX jobs_leased ON jobs(lease_until) WHERE status = 'reserved'",
-    "CREATE INDEX jobs_reserved_by ON jobs(reserved_by) WHERE status = 'reserved'",
-    "CREATE INDEX jobs_finished ON jobs(status, finished_at) WHERE status IN ('done', 'failed')",
-    "CREATE INDEX jobs_batch ON jobs(batch_id) WHERE batch_id IS NOT NULL",
-    "CREATE UNIQUE INDEX jobs_unique_live ON jobs(unique_key)"
-    " WHERE unique_key IS NOT NULL AND status IN ('pending', 'reserved')",
+    *M001_JOB_INDEXES,
     f"""CREATE TABLE job_errors (
         id {_ID}, job_id bigint REFERENCES jobs(id), attempt integer, error_class text, message text,
         traceback text, at {_TIME})""",

@@ -12,7 +12,7 @@ import psycopg
 
 from ..errors import SchemaTooOld
 from .pg_connect import BYTES_MARK, classify, masked
-from .sqlite import Result as SqliteResult
+from .transaction import Result
 
 _TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|::|:([A-Za-z_]\w*)|%|\?")
 
@@ -77,13 +77,6 @@ def row_factory(cursor: psycopg.Cursor) -> Any:
         return Row(tuple(_unmarked(v) for v in values), index)
 
     return make
-
-
-class Result(SqliteResult):
-    """A statement's rows (all read) and rowcount: the Cursor the repositories use."""
-
-    def __init__(self, rows: list[Row], rowcount: int) -> None:  # noqa: D107 - no cursor to read
-        self.rows, self.rowcount, self.lastrowid, self.description, self._at = rows, rowcount, None, None, 0
 
 
 @contextlib.contextmanager

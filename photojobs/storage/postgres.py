@@ -17,15 +17,14 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import psycopg
 
-from .sqlite_queue import JOB_COLUMNS, _summary
 from ..errors import DatabaseConnectionLost, DuplicateJob, PhotojobsError, UsageError
-from .base import AttemptError, Enqueued, Job, NewJob, Params
+from .base import JOB_COLUMNS, AttemptError, Enqueued, Job, NewJob, Params, error_summary
 from . import rollup
 from .pg_connect import connect, masked, pool_for
 from .pg_migrations import check_schema
 from .pg_sql import Result, run, run_many, translated
-from .sqlite import SqliteTransaction
-from .sqlite_ops import SqliteOperations
+from .operations import SqlOperations
+from .transaction import OpenTransaction
 
 _SERVER_NOW = "extract(epoch FROM clock_timestamp())::double precision"
 _JOB_COLUMNS_OF_JOBS = ", ".join(f"jobs.{column.strip()}" for column in JOB_COLUMNS.split(","))
@@ -52,21 +51,21 @@ _OUTCOME = ("WITH held AS (SELECT id, attempts FROM jobs WHERE id = :id AND stat
             " last_error = :summary FROM held WHERE jobs.id = held.id RETURNING jobs.id")
 
 
-class PostgresTransaction(SqliteTransaction):
-    """The open transaction on one pooled connection (hooks and savepoints as on SQLite)."""
+class PostgresTransaction(OpenTransaction):
+    """The open transaction on one pooled connection (storage/transaction.py)."""
 
     def __init__(self, connection: psycopg.Connection, url: str) -> None:
-        super().__init__(connection)  # type: ignore[arg-type]
+        super().__init__(connection)
         self.url = url
 
-    def execute(self, sql: str, params: Params = ()) -> Result:  # type: ignore[override]
+    def execute(self, sql: str, params: Params = ()) -> Result:
         return run(self.connection, self.url, sql, params)
 
-    def executemany(self, sql: str, rows: Iterable[Params]) -> Result:  # type: ignore[override]
+    def executemany(self, sql: str, rows: Iterable[Params]) -> Result:
         return run_many(self.connection, self.url, sql, list(rows))
 
 
-class PostgresBackend(SqliteOperations):
+class PostgresBackend(SqlOperations):
     engine = "postgresql"
     integrity_error = psycopg.errors.UniqueViolation
 
@@ -316,7 +315,7 @@ class PostgresBackend(SqliteOperations):
         sql = _OUTCOME.format(holder=holder, changes=changes)
         params = {"id": job_id, "worker": worker, "error_class": error.error_class, "message": error.message,
                   "traceback": error.traceback, "now": time.time(), "duration": duration,
-                  "summary": _summary(error), **extra}
+                  "summary": error_summary(error), **extra}
         return self.execute(sql, params).fetchone() is not None
 
     def retry_later(self, job_id: int, worker: str | None, delay: float, error: AttemptError,

@@ -8,96 +8,35 @@ that were spread over ops/, worker.py and the domain modules.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import sqlite3
 import time
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from . import rollup
 from .sqlite_connection import translate_errors
-from .sqlite_queue import JOB_COLUMNS
 from .sqlite_queue import SqliteBackend as _QueueBackend
-from .base import Enqueued, Job, NewJob, Params
+from .base import JOB_COLUMNS, Enqueued, Job, NewJob, Params
 from .sql import in_list
-from .sqlite_ops import SqliteOperations
-
-_savepoints = itertools.count(1)
-
-
-class Result:
-    """A statement's rows, all read at once: a SELECT left half-read would keep its read
-    transaction open, and that connection would go on seeing an old snapshot."""
-
-    __slots__ = ("rows", "rowcount", "lastrowid", "description", "_at")
-
-    def __init__(self, cursor: sqlite3.Cursor) -> None:
-        self.rows = cursor.fetchall() if cursor.description is not None else []
-        self.rowcount, self.lastrowid, self.description = cursor.rowcount, cursor.lastrowid, cursor.description
-        self._at = 0
-
-    def fetchone(self) -> Any:
-        if self._at >= len(self.rows):
-            return None
-        self._at += 1
-        return self.rows[self._at - 1]
-
-    def fetchall(self) -> list[Any]:
-        rest, self._at = self.rows[self._at:], len(self.rows)
-        return rest
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self.fetchall())
+from .operations import SqlOperations
+from .transaction import OpenTransaction, Result
 
 
-class SqliteTransaction:
-    """The open write transaction: `execute` with named (`:name`) parameters, hooks run
-    after the outermost commit, savepoints. `connection` is the sqlite3 connection."""
-
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        self.connection = connection
-        self._after_commit: list[Callable[[], None]] = []
+class SqliteTransaction(OpenTransaction):
+    """The open write transaction (storage/transaction.py); `connection` is the sqlite3 connection."""
 
     def execute(self, sql: str, params: Params = ()) -> Result:
-        return Result(self.connection.execute(sql, params))
+        return Result.read(self.connection.execute(sql, params))
 
     def executemany(self, sql: str, rows: Iterable[Params]) -> Result:
-        return Result(self.connection.executemany(sql, rows))
-
-    def after_commit(self, action: Callable[[], None]) -> None:
-        self._after_commit.append(action)
-
-    @contextlib.contextmanager
-    def savepoint(self) -> Iterator[None]:
-        name = f"photojobs_{next(_savepoints)}"
-        hooks = len(self._after_commit)
-        self.connection.execute(f"SAVEPOINT {name}")
-        try:
-            yield
-        except BaseException:
-            self.connection.execute(f"ROLLBACK TO {name}")
-            self.connection.execute(f"RELEASE {name}")
-            del self._after_commit[hooks:]  # what the rolled-back block dispatched never runs
-            raise
-        self.connection.execute(f"RELEASE {name}")
-
-    def run_after_commit(self) -> None:
-        """Run the hooks in order; the first one's exception is raised after all ran."""
-        hooks, self._after_commit = self._after_commit, []
-        first: BaseException | None = None
-        for action in hooks:
-            try:
-                action()
-            except BaseException as exc:  # noqa: BLE001 - raised below, once the others ran
-                first = first or exc
-        if first is not None:
-            raise first
+        return Result.read(self.connection.executemany(sql, rows))
 
     def __getattr__(self, name: str) -> Any:  # fetchone-style code written for sqlite3
         return getattr(self.connection, name)
 
 
-class SqliteBackend(SqliteOperations, _QueueBackend):
+class SqliteBackend(SqlOperations, _QueueBackend):
     engine = "sqlite"
+    integrity_error = sqlite3.IntegrityError
 
     def __init__(self, settings: Any, conn: sqlite3.Connection | None = None) -> None:
         super().__init__(settings, conn)
@@ -120,7 +59,7 @@ class SqliteBackend(SqliteOperations, _QueueBackend):
 
     def execute(self, sql: str, params: Params = ()) -> Result:
         with translate_errors(self.path):
-            return Result(self.conn.execute(sql, params))
+            return Result.read(self.conn.execute(sql, params))
 
     def enqueue(self, jobs: Sequence[NewJob], *, batch: str | None = None,  # type: ignore[override]
                 skip_duplicates: bool = False) -> Enqueued:

@@ -9,7 +9,6 @@ until `prune` removes them.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import math
 import random
@@ -21,55 +20,10 @@ from . import rollup
 from .sqlite_connection import begin_immediate, is_locked, open_database, translate_errors
 from ..errors import DuplicateJob
 from ..settings import Settings
+from .base import JOB_COLUMNS, AttemptError, Job, NewJob, error_summary
 
 _INSERT_JOB = ("INSERT INTO jobs (name, queue, payload, available_at, created_at, unique_key, batch_id, tries,"
                " timeout) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-JOB_COLUMNS = ("id, name, queue, payload, status, attempts, tries, timeout, available_at, created_at,"
-               " reserved_by, lease_until, started_at, finished_at, duration, unique_key, batch_id, last_error")
-
-
-@dataclasses.dataclass
-class NewJob:
-    name: str
-    payload: dict
-    queue: str
-    available_at: float
-    unique_key: str | None = None
-    batch_id: int | None = None
-    tries: int | None = None
-    timeout: float | None = None
-
-
-@dataclasses.dataclass
-class Job:
-    """A job row as the worker sees it."""
-
-    id: int
-    name: str
-    queue: str
-    payload: dict
-    attempts: int
-    tries: int | None
-    timeout: float | None
-    unique_key: str | None = None
-    batch_id: int | None = None
-    worker: str | None = None  # the token that reserved it: the attempt's fence
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> "Job":
-        try:
-            payload = json.loads(row["payload"])
-        except (TypeError, ValueError):
-            payload = row["payload"]  # refused as invalid by the worker, without retry
-        return cls(row["id"], row["name"], row["queue"], payload, row["attempts"], row["tries"],
-                   row["timeout"], row["unique_key"], row["batch_id"], row["reserved_by"])
-
-
-@dataclasses.dataclass
-class AttemptError:
-    error_class: str
-    message: str
-    traceback: str = ""
 
 
 class SqliteBackend:
@@ -237,7 +191,7 @@ class SqliteBackend:
             self._record_error(conn, job_id, error)
             conn.execute("UPDATE jobs SET status = 'pending', available_at = ?, reserved_by = NULL,"
                          " lease_until = NULL, duration = ?, last_error = ? WHERE id = ?",
-                         [time.time() + delay, duration, _summary(error), job_id])
+                         [time.time() + delay, duration, error_summary(error), job_id])
         return True
 
     def fail(self, job_id: int, worker: str, error: AttemptError, duration: float | None = None) -> bool:
@@ -248,7 +202,7 @@ class SqliteBackend:
             self._record_error(conn, job_id, error)
             conn.execute("UPDATE jobs SET status = 'failed', finished_at = ?, reserved_by = NULL,"
                          " lease_until = NULL, duration = ?, last_error = ? WHERE id = ?",
-                         [time.time(), duration, _summary(error), job_id])
+                         [time.time(), duration, error_summary(error), job_id])
         return True
 
     def holds(self, job_id: int, worker: str) -> bool:
@@ -296,7 +250,3 @@ class SqliteBackend:
     def get(self, job_id: int) -> sqlite3.Row | None:
         rows = self.read(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", [job_id])
         return rows[0] if rows else None
-
-
-def _summary(error: AttemptError) -> str:
-    return f"{error.error_class}: {error.message}" if error.message else error.error_class

@@ -1,18 +1,18 @@
-"""What operating the queue asks of SQLite: counts, the failed table, paused queues,
-batches, the workers table and the restart signal.
+"""What operating the queue asks of any engine: counts, the failed table, paused queues,
+batches, the workers table and the restart signal, in SQL both engines run as written
+(`count(CASE ...)`, `ON CONFLICT`, named `:name` parameters).
 
-Portable SQL where it costs nothing (`count(CASE ...)`, `ON CONFLICT`), so the PostgreSQL
-engine can share most of it.
+`SqlOperations` is a base of each engine's backend (storage/sqlite.py, storage/postgres.py),
+which gives it `execute`, `transaction` and `integrity_error`.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from typing import Any, Sequence
 
 from . import rollup
-from .base import RetriedFailed
+from .base import JOB_COLUMNS, Job, RetriedFailed
 from .sql import in_list as _in
 
 RESTART_KEY = "restart"
@@ -52,10 +52,10 @@ FROM batches b LEFT JOIN jobs j ON j.batch_id = b.id
 _FAILED_COLUMNS = "id, name, queue, attempts, finished_at, last_error, batch_id"
 
 
-class SqliteOperations:
-    """Mixed into SqliteBackend (and PostgresBackend): needs `execute` and `transaction`."""
+class SqlOperations:
+    """A base of every engine's backend: needs `execute`, `transaction` and `integrity_error`."""
 
-    integrity_error: type[Exception] = sqlite3.IntegrityError  # the engine's unique-key violation
+    integrity_error: type[Exception]  # the engine's unique-key violation
 
     # -- counts -------------------------------------------------------------------------------
 
@@ -119,7 +119,7 @@ class SqliteOperations:
 
     # -- the failed table ---------------------------------------------------------------------
 
-    def list_failed(self, queue: str | None = None, limit: int | None = None) -> list[sqlite3.Row]:
+    def list_failed(self, queue: str | None = None, limit: int | None = None) -> list[Any]:
         """Failed jobs not superseded since, most recent first."""
         sql = f"SELECT {_FAILED_COLUMNS} FROM jobs WHERE {OPEN}"
         if queue is not None:
@@ -127,7 +127,7 @@ class SqliteOperations:
         sql += " ORDER BY finished_at DESC, id DESC" + (" LIMIT :limit" if limit is not None else "")
         return self.execute(sql, {"queue": queue, "limit": limit}).fetchall()
 
-    def failed_job(self, job_id: int) -> tuple[sqlite3.Row, list[sqlite3.Row]] | None:
+    def failed_job(self, job_id: int) -> tuple[Any, list[Any]] | None:
         """A failed job's row and every attempt's error, oldest first."""
         row = self.execute("SELECT * FROM jobs WHERE id = :id AND status = 'failed'", {"id": job_id}).fetchone()
         if row is None:
@@ -204,17 +204,17 @@ class SqliteOperations:
 
     # -- batches ------------------------------------------------------------------------------
 
-    def batches(self, limit: int, unfinished_only: bool = False) -> list[sqlite3.Row]:
+    def batches(self, limit: int, unfinished_only: bool = False) -> list[Any]:
         """The most recent batches first, with their jobs counted by status."""
         having = (" HAVING count(CASE WHEN j.status IN ('pending', 'reserved') THEN 1 END) > 0"
                   if unfinished_only else "")
         return self.execute(_BATCH + " GROUP BY b.id" + having + " ORDER BY b.id DESC LIMIT :limit",
                             {"limit": limit}).fetchall()
 
-    def batch(self, batch_id: int) -> sqlite3.Row | None:
+    def batch(self, batch_id: int) -> Any | None:
         return self.execute(_BATCH + " WHERE b.id = :id GROUP BY b.id", {"id": batch_id}).fetchone()
 
-    def batch_failed_jobs(self, batch_id: int, limit: int) -> list[sqlite3.Row]:
+    def batch_failed_jobs(self, batch_id: int, limit: int) -> list[Any]:
         return self.execute(f"SELECT {_FAILED_COLUMNS} FROM jobs WHERE batch_id = :id AND {OPEN}"
                             " ORDER BY id LIMIT :limit", {"id": batch_id, "limit": limit}).fetchall()
 
@@ -247,15 +247,13 @@ class SqliteOperations:
         with self.transaction() as tx:
             tx.execute("DELETE FROM workers WHERE id = :id", {"id": worker_id})
 
-    def workers(self) -> list[sqlite3.Row]:
+    def workers(self) -> list[Any]:
         """Every row of the workers table (live or stale), oldest first."""
         return self.execute("SELECT * FROM workers ORDER BY started_at").fetchall()
 
     def held_by_prefix(self, prefix: str) -> list[tuple[Any, str]]:
         """The reserved jobs whose holder's token starts with `prefix` (a worker's processes
         hold jobs as "<worker id>/<slot>.<n>"), each with that token."""
-        from .sqlite_queue import JOB_COLUMNS, Job
-
         rows = self.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'reserved'"
                             " AND substr(reserved_by, 1, :length) = :prefix",
                             {"length": len(prefix), "prefix": prefix}).fetchall()
@@ -278,4 +276,4 @@ class SqliteOperations:
             return None
 
 
-__all__ = ["SqliteOperations", "RESTART_KEY"]
+__all__ = ["RESTART_KEY", "SqlOperations"]
