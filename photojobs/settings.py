@@ -155,7 +155,7 @@ def read_config(path: Path) -> dict[str, Any]:
 TABLES: dict[str, frozenset[str] | None] = {
     "logs": frozenset({"max_mb", "backups"}),
     "downloads": frozenset({"expires_days", "conversion", "grace_seconds"}),
-    "postgres": frozenset({"pool_size", "pool_timeout", "idle_in_transaction_timeout", "listen"}),
+    "postgres": frozenset({"pool_size", "pool_timeout", "idle_in_transaction_timeout", "listen", "prepare"}),
     "mail": None, "thumbnails": None, "schedule": None,
 }
 

@@ -60,6 +60,17 @@ def conninfo(url: str, section: Mapping[str, Any] | None = None) -> dict[str, An
     return params
 
 
+def session_options(section: Mapping[str, Any] | None) -> dict[str, Any]:
+    """psycopg's own connection options: `[postgres] prepare = false` sends every statement
+    unprepared (`prepare_threshold=None`), for a pooler that cannot keep a session's
+    prepared statements (PgBouncer in transaction mode before 1.22 or without
+    max_prepared_statements). By default psycopg prepares a statement run more than 5 times."""
+    prepare = (section or {}).get("prepare", True)
+    if not isinstance(prepare, bool):
+        raise ConfigError(f"[postgres] prepare = {prepare!r} is not true or false")
+    return {"autocommit": True, **({} if prepare else {"prepare_threshold": None})}
+
+
 def number(section: Mapping[str, Any], key: str, default: float) -> float:
     """A positive number from the `[postgres]` table."""
     value = section.get(key, default)
@@ -126,7 +137,7 @@ def configure(conn: psycopg.Connection) -> None:
 def connect(url: str, section: Mapping[str, Any] | None = None) -> psycopg.Connection:
     """One autocommit connection with the session settings; errors as PhotojobsErrors."""
     try:
-        conn = psycopg.connect(**conninfo(url, section), autocommit=True)
+        conn = psycopg.connect(**conninfo(url, section), **session_options(section))
     except psycopg.Error as exc:
         raise (classify(exc, url, connecting=True) or exc) from None
     configure(conn)
@@ -148,9 +159,9 @@ class Pool:
         self.timeout = number(section, "pool_timeout", 30.0)
         size = max(1, int(number(section, "pool_size", DEFAULT_POOL_SIZE)))
         connect(url, section).close()
-        self.pool = ConnectionPool(kwargs={**conninfo(url, section), "autocommit": True}, min_size=1, max_size=size,
-                                   open=False, configure=configure, timeout=self.timeout, num_workers=1,
-                                   name=f"photojobs-{os.getpid()}")
+        self.pool = ConnectionPool(kwargs={**conninfo(url, section), **session_options(section)}, min_size=1,
+                                   max_size=size, open=False, configure=configure, timeout=self.timeout,
+                                   num_workers=1, name=f"photojobs-{os.getpid()}")
         self.pool.open(wait=False)
 
     def getconn(self) -> psycopg.Connection:
@@ -200,4 +211,4 @@ def _close_pools() -> None:
 
 
 __all__ = ["BYTES_MARK", "DEFAULT_POOL_SIZE", "Pool", "classify", "configure", "connect", "conninfo", "masked",
-           "pool_for"]
+           "pool_for", "session_options"]

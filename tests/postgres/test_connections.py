@@ -205,3 +205,31 @@ def test_app_db_is_the_open_transactions_connection(pg_url: str) -> None:
         with app.transaction() as tx:
             assert app.db is tx.connection
             assert app.db.execute("SELECT count(*) FROM jobs").fetchone()[0] == 0
+
+
+def test_prepare_false_reaches_every_connection_and_the_server_holds_no_prepared_statement(
+        pg_url: str, tmp_path: Path) -> None:
+    """Behind PgBouncer in transaction mode (before 1.22, or without max_prepared_statements)
+    a statement prepared on one server session is missing on the next: `prepare = false`."""
+    from photojobs.errors import ConfigError
+    from photojobs.storage.pg_connect import connect
+
+    def prepared_after_repeats(extra: str) -> tuple[int | None, int | None, int]:
+        folder = tmp_path / f"case{len(list(tmp_path.iterdir()))}"
+        folder.mkdir()
+        settings = load(config=write_config(folder, pg_url, extra), env={})
+        backend = open_backend(settings)
+        listener = connect(settings.db, settings.section("postgres"))  # the LISTEN connection's way
+        try:
+            with backend.transaction() as tx:  # one pooled session: its prepared statements are visible
+                for _ in range(8):  # psycopg prepares a statement run more than prepare_threshold times
+                    backend.count_jobs("default", "pending")
+                held = tx.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()[0]
+                return tx.connection.prepare_threshold, listener.prepare_threshold, held
+        finally:
+            listener.close()
+
+    assert prepared_after_repeats("") == (5, 5, 1)  # psycopg's default: the repeated count was prepared
+    assert prepared_after_repeats("[postgres]\nprepare = false\n") == (None, None, 0)
+    with pytest.raises(ConfigError, match=r"\[postgres\] prepare = 'no' is not true or false"):
+        prepared_after_repeats('[postgres]\nprepare = "no"\n')
