@@ -28,8 +28,6 @@ _LIVE = {
     "failed": "SELECT queue, count(*) AS failed, count(CASE WHEN finished_at >= :since THEN 1 END) AS failed_since"
               f" FROM jobs WHERE {OPEN} GROUP BY queue",
 }
-_DONE_BETWEEN = ("SELECT queue, finished_at, duration FROM jobs WHERE status = 'done'"
-                 " AND finished_at >= :since AND finished_at < :until")
 _QUEUE_NAMES = ("SELECT DISTINCT queue FROM jobs WHERE status = 'pending'"
                 " UNION SELECT DISTINCT queue FROM jobs WHERE status = 'reserved'"
                 " UNION SELECT DISTINCT queue FROM jobs WHERE status = 'failed'"
@@ -68,8 +66,7 @@ class SqlOperations:
         for sql in _LIVE.values():
             for row in self.execute(sql, params).fetchall():
                 stats.setdefault(row["queue"], {}).update({key: row[key] for key in row.keys() if key != "queue"})
-        done = rollup.figures(self, since, lambda start, until: self.execute(
-            _DONE_BETWEEN, {"since": start, "until": until}).fetchall())
+        done = rollup.figures(self, since)
         for queue, tally in done.items():
             stats.setdefault(queue, {}).update(done_since=tally.done, mean_s=tally.mean(), p95_s=tally.p95())
         for queue in self.queue_names():

@@ -34,6 +34,17 @@ UPSERT = (f"INSERT INTO {TABLE} (queue, minute, {', '.join(_TOTALS + BUCKETS)})"
 SUMS = (f"SELECT queue, {', '.join(f'sum({c}) AS {c}' for c in _TOTALS + BUCKETS)} FROM {TABLE}"
         " WHERE minute >= :first GROUP BY queue")
 PRUNE = f"DELETE FROM {TABLE} WHERE minute < :minute"
+# A run time's bucket in SQL, as `bucket_of` gives it (NULL for no run time). The edges are
+# written as Python's repr, which both engines read back as the same double.
+BUCKET = ("CASE " + " ".join(f"WHEN duration < {edge!r} THEN {i}" for i, edge in enumerate(EDGES))
+          + f" WHEN duration IS NOT NULL THEN {len(EDGES)} END")
+# The done rows of the part of a minute the table cannot give, counted per queue and bucket
+# by the engine (at most 58 rows a queue, however many jobs finished in that minute).
+# `finished_at / 60.0 < :first` is `minute_of(finished_at) < first` in the same IEEE
+# division `record` used; the range on finished_at is what reaches the index.
+PART = (f"SELECT queue, {BUCKET} AS bucket, count(*) AS done, count(duration) AS timed,"
+        " coalesce(sum(duration), 0) AS seconds FROM jobs WHERE status = 'done' AND finished_at >= :since"
+        " AND finished_at < :until AND finished_at / 60.0 < :first GROUP BY queue, bucket")
 
 
 def bucket_of(duration: float) -> int:
@@ -72,10 +83,15 @@ class Tally:
             self.buckets[bucket_of(duration)] += 1
 
     def add_row(self, row: Mapping[str, Any]) -> None:
-        """Add a row of `SUMS` (an engine's sum of integers may be a Decimal)."""
+        """Add a row of `SUMS` (an engine's sum of integers may be a Decimal), or of `PART`
+        (one bucket's jobs)."""
         self.done += int(row["done"] or 0)
         self.timed += int(row["timed"] or 0)
         self.seconds += float(row["seconds"] or 0.0)
+        if "bucket" in row.keys():
+            if row["bucket"] is not None:
+                self.buckets[int(row["bucket"])] += int(row["timed"] or 0)
+            return
         for i, column in enumerate(BUCKETS):
             self.buckets[i] += int(row[column] or 0)
 
@@ -115,19 +131,17 @@ def prune(db: Any, finished_before: float) -> None:
     db.execute(PRUNE, {"minute": minute_of(finished_before)})
 
 
-def figures(db: Any, since: float, done_rows: Any) -> dict[str, Tally]:
+def figures(db: Any, since: float) -> dict[str, Tally]:
     """The done jobs per queue that finished at `since` or later: whole minutes from the
-    table, the part of the first minute from `done_rows(since, until)`, a callable giving
-    (queue, finished_at, duration) of the done rows that finished in [since, until) (an
-    engine reads them from an index on the done rows' finish time: at most a minute of them)."""
+    table, the part of the first minute from the done rows (`PART`: the engine reads them
+    through an index on the done rows' finish time, and counts them per bucket itself)."""
     first = math.ceil(since / MINUTE)
     tallies: dict[str, Tally] = {}
     for row in db.execute(SUMS, {"first": first}).fetchall():
         tallies.setdefault(row["queue"], Tally()).add_row(row)
     if since < first * MINUTE:
-        for queue, finished_at, duration in done_rows(since, first * MINUTE + 1):
-            if minute_of(finished_at) < first:  # the same rounding as `record`
-                tallies.setdefault(queue, Tally()).add(duration)
+        for row in db.execute(PART, {"since": since, "until": first * MINUTE + 1, "first": first}).fetchall():
+            tallies.setdefault(row["queue"], Tally()).add_row(row)
     return tallies
 
 
@@ -143,11 +157,9 @@ def backfill_sql(minute: str) -> str:
     """Count the done rows there are (a migration's one statement): grouped by queue,
     minute and bucket first, then each bucket's count put in its column. `minute` is the
     engine's expression for `floor(finished_at / 60)` as an integer."""
-    bucket = "CASE " + " ".join(f"WHEN duration < {edge!r} THEN {i}" for i, edge in enumerate(EDGES)) + \
-             f" WHEN duration IS NOT NULL THEN {len(EDGES)} END"
     columns = ", ".join(f"sum(CASE WHEN bucket = {i} THEN jobs ELSE 0 END)" for i in range(len(BUCKETS)))
     return (f"INSERT INTO {TABLE} (queue, minute, done, timed, seconds, {', '.join(BUCKETS)})"
             f" SELECT queue, minute, sum(jobs), sum(timed), sum(seconds), {columns} FROM"
-            f" (SELECT queue, {minute} AS minute, {bucket} AS bucket, count(*) AS jobs, count(duration) AS timed,"
+            f" (SELECT queue, {minute} AS minute, {BUCKET} AS bucket, count(*) AS jobs, count(duration) AS timed,"
             "  coalesce(sum(duration), 0) AS seconds FROM jobs WHERE status = 'done' AND finished_at IS NOT NULL"
             "  GROUP BY 1, 2, 3) AS done GROUP BY queue, minute")

@@ -113,3 +113,23 @@ def test_queue_names_come_from_live_finished_and_paused_jobs(backend: Backend) -
     run(backend, "broken", [], fail=1)
     backend.pause("held")
     assert {"finished", "waiting", "broken", "held"} <= set(backend.queue_names())
+
+
+def test_the_engine_buckets_the_part_minute_as_the_rollup_does(backend: Backend) -> None:
+    """The jobs done in the part of the window's first minute are counted by the engine's
+    SQL (rollup.PART), the rest by Python (rollup.record): a run time on a bucket edge, or
+    just under it, lands in the same bucket both ways. One job a queue: its p95 names its bucket."""
+    from photojobs.storage import rollup
+
+    durations = [0.0, 1e6] + [d for edge in rollup.EDGES for d in (edge, math.nextafter(edge, 0.0))]
+    for attempt in range(2):  # the jobs and `since` in one minute: the part the engine counts
+        since = time.time()
+        queues = [f"edge{attempt}_{i}" for i in range(len(durations))]
+        for queue, duration in zip(queues, durations):
+            run(backend, queue, [duration])
+        if math.floor(time.time() / 60) == math.floor(since / 60):
+            break
+    stats = backend.queue_stats(time.time(), since)
+    got = [stats[queue]["p95_s"] for queue in queues]
+    assert got == [rollup.middle_of(rollup.bucket_of(d)) for d in durations]
+    assert [stats[queue]["mean_s"] for queue in queues] == pytest.approx(durations, rel=1e-12, abs=0)
