@@ -2,6 +2,7 @@
 database in the same run (issue 15).
 
     python bench/scale.py [--history 1000000] [--photos 10000] [--jobs 20000] [--repeat 5] [--rounds 3]
+    python bench/scale.py --engine postgresql [--admin postgresql://postgres@127.0.0.1:5432/postgres]
 
 Two workspaces made by `photojobs init` in a temporary folder:
 - fresh: nothing in it;
@@ -22,9 +23,21 @@ Then, alternating the two workspaces so a busy moment hits both alike:
 - `photos list` (piped: every photo), `photos list --json`, `photos list --album
   "Album 03" --status ready`: the median of --repeat, with the history (the fresh
   workspace has no photos).
+On PostgreSQL (`--engine postgresql`) each workspace's `db` is a database of its own,
+made by `photojobs init` through the server of --admin (or PJ_BENCH_POSTGRES) and dropped
+at the end. The history is written in one statement (the documented shortcut there): an
+INSERT ... SELECT over generate_series of the rows `complete` leaves (status done,
+attempts 1, started_at, finished_at and a log-normal duration, median 7 ms; reserved_by
+and lease_until NULL), their finish times spread evenly over the --within hours before
+the build (default 1: all within the last hour, as issue 15 measured; at most 23, inside
+the 24 hours the workers' prune keeps), then the per-minute rollup counted from them by
+the statement migration m006 uses (rollup.backfill_sql). Unlike rows that went pending ->
+reserved -> done, the table has no dead row versions; both workspaces are VACUUM
+ANALYZEd and checkpointed before timing. The photos are built as on SQLite. CPU times
+are the photojobs process's own (the server's work shows in the wall time only).
 Targets: each command at most 0.3 s (median) with the history; end to end at least 0.9x
 the fresh rate; `photos list` of 10,000 photos under 1 s. Prints a table and the figures
-as JSON (also written to bench/out/scale.json).
+as JSON (also written to bench/out/scale.json, or scale-postgresql.json).
 """
 
 from __future__ import annotations
@@ -43,10 +56,25 @@ import tempfile
 import time
 from pathlib import Path
 
+if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
+    del sys.path[0]  # bench/queue.py would shadow the stdlib's queue (psycopg imports it)
+
 SUPPORT = Path(__file__).resolve().parent / "support"  # bench_jobs.py: the no-op job
 ENV = {**{k: v for k, v in os.environ.items() if not k.startswith("PHOTOJOBS_")}, "PYTHONPATH": str(SUPPORT)}
 CONFIG = "db = 'photojobs.db'\nstorage = 'storage'\nimports = ['bench_jobs']\n"
 CHUNK = 50_000
+ADMIN = os.environ.get("PJ_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+# What `complete` leaves of a claimed bench_noop job, for `count` jobs finished evenly over
+# [:start, :start + :span); durations log-normal (mu -5, sigma 1: median 7 ms, Box-Muller).
+PG_HISTORY = """
+INSERT INTO jobs (name, queue, payload, status, attempts, tries, timeout, available_at, created_at, reserved_by,
+                  lease_until, started_at, finished_at, duration, unique_key, batch_id, last_error)
+SELECT 'bench_noop', 'default', jsonb_build_object('n', g - 1), 'done', 1, NULL, NULL, f - d - 0.001,
+       f - d - 0.001, NULL, NULL, f - d, f, d, NULL, NULL, NULL
+FROM generate_series(1, %(count)s) AS g,
+     LATERAL (SELECT %(start)s + (g - 1) * %(span)s / %(count)s AS f,
+                     exp(-5 + sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random())) AS d) AS x
+"""
 ALBUMS = 20
 
 COMMANDS = {
@@ -61,16 +89,34 @@ PHOTO_COMMANDS = {
 }
 
 
-def workspace(folder: Path):
-    """A workspace made by `photojobs init`, with the bench's job importable; its App."""
+def workspace(folder: Path, db: str | None = None):
+    """A workspace made by `photojobs init` (on `db`, a PostgreSQL URL, if given), with the
+    bench's job importable; its App."""
     sys.path.insert(0, str(SUPPORT))
     import photojobs
     from photojobs.install import init
 
     folder.mkdir(parents=True)
-    init(config=str(folder / "photojobs.toml"))
-    (folder / "photojobs.toml").write_text(CONFIG)
+    init(config=str(folder / "photojobs.toml"), db=db)
+    (folder / "photojobs.toml").write_text(CONFIG if db is None else CONFIG.replace("'photojobs.db'", repr(db)))
     return photojobs.connect(folder / "photojobs.toml")
+
+
+def admin(statement: str, url: str = ADMIN) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(statement)
+
+
+def build_history_postgres(app, count: int, hours: float) -> None:
+    """The shortcut on PostgreSQL: the done rows in one INSERT ... SELECT, then their minutes."""
+    from photojobs.storage import rollup
+
+    with app.transaction() as tx:
+        span = hours * 3600.0
+        tx.connection.execute(PG_HISTORY, {"count": count, "start": time.time() - span, "span": span})
+        tx.execute(rollup.backfill_sql("floor(finished_at / 60)::bigint"))
 
 
 def finish(app, queue: str, rng: random.Random) -> int:
@@ -120,7 +166,12 @@ def settle(app) -> None:
     """Leave a database at rest: its WAL checkpointed into the file, which SQLite then
     syncs, so the first timed command does not pay for flushing what the build wrote.
     (Not an fsync of our own: closing a descriptor of the file would drop this process's
-    SQLite locks on it, and another process could then delete the WAL under us.)"""
+    SQLite locks on it, and another process could then delete the WAL under us.)
+    PostgreSQL: VACUUM ANALYZE (what autovacuum would have done by then), and a CHECKPOINT."""
+    if app.backend.engine == "postgresql":
+        app.backend.execute("VACUUM ANALYZE")
+        app.backend.execute("CHECKPOINT")
+        return
     app.backend.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
@@ -178,16 +229,25 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--engine", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--within", type=float, default=1.0,
+                        help="PostgreSQL: the history finished within this many hours before the build (<= 23)")
+    parser.add_argument("--admin", default=ADMIN, help="PostgreSQL: a URL of the server's maintenance database")
     parser.add_argument("--keep", action="store_true", help="keep the workspaces (their folder is printed)")
     options = parser.parse_args()
     rng = random.Random(15)
     root = Path(tempfile.mkdtemp(prefix="photojobs-scale-"))
     folders = {"fresh": root / "fresh", "history": root / "history"}
+    postgres = options.engine == "postgresql"
+    urls = {name: options.admin.rsplit("/", 1)[0] + f"/pjbench_scale_{os.getpid()}_{name}" for name in folders}
     try:
         load_before = os.getloadavg()[0]
-        apps = {name: workspace(folder) for name, folder in folders.items()}
+        apps = {name: workspace(folder, urls[name] if postgres else None) for name, folder in folders.items()}
         started = time.perf_counter()
-        build_history(apps["history"], options.history, rng)
+        if postgres:
+            build_history_postgres(apps["history"], options.history, min(options.within, 23.0))
+        else:
+            build_history(apps["history"], options.history, rng)
         build_photos(apps["history"], folders["history"], options.photos, rng)
         built = time.perf_counter() - started
         print(f"built {options.history:,} finished jobs and {options.photos:,} photos in {built:.0f} s", flush=True)
@@ -197,28 +257,33 @@ def main() -> None:
         photos = medians({"history": folders["history"]}, PHOTO_COMMANDS, options.repeat)
         load_between = os.getloadavg()[0]
         rates = end_to_end(apps, folders, options.jobs, options.rounds)
-        figures = {"history": options.history, "photos": options.photos, "jobs": options.jobs,
+        figures = {"engine": options.engine, "history": options.history,
+                   "within_hours": min(options.within, 23.0) if postgres else None,
+                   "photos": options.photos, "jobs": options.jobs,
                    "repeat": options.repeat, "rounds": options.rounds, "build_s": round(built, 1),
                    "load_average": [round(x, 2) for x in (load_before, load_between, os.getloadavg()[0])],
                    "commands_s": commands, "photos_s": photos, "end_to_end": rates}
         report(figures)
         out = Path(__file__).resolve().parent / "out"
         out.mkdir(exist_ok=True)
-        (out / "scale.json").write_text(json.dumps(figures, indent=2) + "\n")
+        (out / ("scale.json" if not postgres else "scale-postgresql.json")).write_text(
+            json.dumps(figures, indent=2) + "\n")
         for app in apps.values():
             app.close()
     finally:
         if options.keep:
-            print(f"workspaces kept in {root}")
+            print(f"workspaces kept in {root}" + (f" (databases {', '.join(urls.values())})" if postgres else ""))
         else:
             shutil.rmtree(root, ignore_errors=True)
+            for url in urls.values() if postgres else ():
+                admin(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)", options.admin)
 
 
 def report(figures: dict) -> None:
     def ms(t: dict) -> str:
         return f"{t['wall'] * 1000:.0f} ms (CPU {t['cpu'] * 1000:.0f})"
 
-    print(f"\n| measure | fresh | {figures['history']:,} finished jobs | target |\n|---|---|---|---|")
+    print(f"\n{figures['engine']}\n| measure | fresh | {figures['history']:,} finished jobs | target |\n|---|---|---|---|")
     for command, by_ws in figures["commands_s"].items():
         verdict = "met" if by_ws["history"]["wall"] <= 0.3 else "MISSED"
         print(f"| `{command}` | {ms(by_ws['fresh'])} | {ms(by_ws['history'])} | <= 300 ms: {verdict} |")
