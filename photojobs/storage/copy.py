@@ -39,7 +39,7 @@ def copy_to_postgres(settings: Any, url: str, progress: Callable[[str, int], Non
 
     source = open_database(settings)  # refuses a missing database or an old schema
     try:
-        migrate_url(url, create=True)
+        migrate_url(url, create=True, section=settings.section("postgres"))
         target = connect(url, settings.section("postgres"))
         try:
             with target.transaction():

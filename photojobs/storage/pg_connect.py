@@ -100,6 +100,9 @@ def classify(exc: BaseException, url: str, *, connecting: bool = False) -> Envir
     if isinstance(exc, psycopg.errors.InvalidAuthorizationSpecification) or any(s in text for s in _AUTH):
         return DatabaseAuthFailed(f"authentication to {where} failed: {masked(first)}",
                                   hint="check the user and the password (URL, PGPASSWORD or ~/.pgpass)")
+    if "unsupported" in text and "startup parameter" in text:  # a pooler refusing the session's `options`
+        return ConfigError(f"{where} refused the session settings photojobs sends: {masked(first)}",
+                           hint="behind PgBouncer: add `options` to its ignore_startup_parameters")
     if connecting or any(s in text for s in _UNREACHABLE):
         if any(s in text for s in _UNREACHABLE) or isinstance(exc, psycopg.OperationalError):
             return DatabaseUnreachable(f"cannot reach PostgreSQL at {where}: {masked(_reason(text, first))}",

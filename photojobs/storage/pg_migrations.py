@@ -14,6 +14,7 @@ the table inside it, so each is applied once.
 from __future__ import annotations
 
 import time
+from typing import Any, Mapping
 
 import psycopg
 
@@ -188,17 +189,18 @@ def migrate(conn: psycopg.Connection) -> list[str]:
 
 
 
-def migrate_url(url: str, *, create: bool = False) -> list[str]:
-    """`photojobs init` (create=True: the database too, if the user may) and `migrate`."""
+def migrate_url(url: str, *, create: bool = False, section: Mapping[str, Any] | None = None) -> list[str]:
+    """`photojobs init` (create=True: the database too, if the user may) and `migrate`;
+    `section` is the `[postgres]` table (its `prepare` and timeouts hold here too)."""
     from .pg_connect import connect
 
     try:
-        conn = connect(url)
+        conn = connect(url, section)
     except DatabaseMissing:
         if not create:
             raise
         _create_database(url)
-        conn = connect(url)
+        conn = connect(url, section)
     try:
         return migrate(conn)
     finally:

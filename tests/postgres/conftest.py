@@ -44,10 +44,8 @@ def _error_response(code: str, message: str) -> bytes:
     return b"E" + struct.pack("!I", 4 + len(fields)) + fields
 
 
-@pytest.fixture
-def refusing_server() -> Iterator[int]:
-    """A server on 127.0.0.1 that speaks PostgreSQL's start-up protocol only to ask for a
-    password and refuse it, as a server with password authentication does; its port."""
+def _fake_server(answer) -> Iterator[int]:
+    """A server on 127.0.0.1 that reads a start-up message and lets `answer(conn)` reply; its port."""
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(0.2)
     stop = threading.Event()
@@ -62,9 +60,7 @@ def refusing_server() -> Iterator[int]:
                     continue
                 conn.recv(length - 8, socket.MSG_WAITALL)  # the start-up message's parameters
                 break
-            conn.sendall(b"R" + struct.pack("!II", 8, 3))  # AuthenticationCleartextPassword
-            conn.recv(4096)
-            conn.sendall(_error_response("28P01", 'password authentication failed for user "studio"'))
+            answer(conn)
 
     def serve() -> None:
         while not stop.is_set():
@@ -83,3 +79,23 @@ def refusing_server() -> Iterator[int]:
     stop.set()
     thread.join(2)
     listener.close()
+
+
+@pytest.fixture
+def refusing_server() -> Iterator[int]:
+    """A server that asks for a password and refuses it, as a server with password
+    authentication does; its port."""
+
+    def refuse(conn: socket.socket) -> None:
+        conn.sendall(b"R" + struct.pack("!II", 8, 3))  # AuthenticationCleartextPassword
+        conn.recv(4096)
+        conn.sendall(_error_response("28P01", 'password authentication failed for user "studio"'))
+
+    yield from _fake_server(refuse)
+
+
+@pytest.fixture
+def bouncer_refusing_options() -> Iterator[int]:
+    """A pooler that refuses the `options` start-up parameter, in PgBouncer's (1.18) words."""
+    refusal = _error_response("08P01", "unsupported startup parameter: options")
+    yield from _fake_server(lambda conn: conn.sendall(refusal))

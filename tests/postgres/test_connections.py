@@ -59,6 +59,15 @@ def test_a_refused_password_is_one_line_exit_3_without_the_password(tmp_path: Pa
         open_backend(load(env={}, db=url.replace("hunter2", "other")))
 
 
+def test_a_pooler_refusing_the_session_options_says_what_to_set(tmp_path: Path, bouncer_refusing_options: int) -> None:
+    result = _photojobs(tmp_path, "--db", f"postgresql://studio:hunter2@127.0.0.1:{bouncer_refusing_options}/photojobs"
+                        "?sslmode=disable", "status")
+    assert result.returncode == 3, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert "refused the session settings photojobs sends: " in line and "unsupported startup parameter" in line
+    assert "add `options` to its ignore_startup_parameters" in line and "hunter2" not in line
+
+
 def test_a_missing_database_is_named_and_never_created_except_by_init(tmp_path: Path) -> None:
     url = postgres_server.url("photojobs_test_no_such_database")
     with pytest.raises(DatabaseMissing, match="photojobs_test_no_such_database does not exist"):
@@ -233,3 +242,27 @@ def test_prepare_false_reaches_every_connection_and_the_server_holds_no_prepared
     assert prepared_after_repeats("[postgres]\nprepare = false\n") == (None, None, 0)
     with pytest.raises(ConfigError, match=r"\[postgres\] prepare = 'no' is not true or false"):
         prepared_after_repeats('[postgres]\nprepare = "no"\n')
+
+
+def test_migrate_and_cron_mode_connect_with_the_postgres_table(pg_url: str, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """`migrate` repeats one statement per migration (prepared by default after 5): behind
+    PgBouncer its connection needs `prepare = false` as much as the pool's."""
+    from photojobs.install import migrate_database
+    from photojobs.locks import cron_lock
+    from photojobs.storage import pg_connect, pg_locks
+
+    made: list[psycopg.Connection] = []
+    real_connect = pg_connect.connect
+
+    def noted(url: str, section=None) -> psycopg.Connection:
+        made.append(real_connect(url, section))
+        return made[-1]
+
+    monkeypatch.setattr(pg_connect, "connect", noted)
+    monkeypatch.setattr(pg_locks, "connect", noted)
+    settings = load(config=write_config(tmp_path, pg_url, "[postgres]\nprepare = false\n"), env={})
+    assert migrate_database(settings) == []  # the session database is migrated: each name checked
+    with cron_lock(settings, "send-mail"):
+        pass
+    assert len(made) == 2 and [conn.prepare_threshold for conn in made] == [None, None]
