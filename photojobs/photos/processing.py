@@ -17,7 +17,8 @@ from ..errors import LeaseLost, PermanentFailure, RetryLater
 from ..storage import photos as photo_rows
 from . import thumbnails as thumbs_mod
 from .exif import read_exif
-from .files import StagedFiles, classified_io, open_regular_file, read_facts
+from ..atomic import StagedFiles
+from .files import classified_io, open_regular_file, read_facts
 from .store import source_path
 
 if TYPE_CHECKING:
