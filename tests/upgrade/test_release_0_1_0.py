@@ -12,6 +12,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,11 @@ def _schema(path: Path) -> set[tuple[str, str]]:
     with sqlite3.connect(path) as conn:  # inspecting storage on purpose: the two schemas must match
         return {(r[0], r[1]) for r in conn.execute(
             "SELECT type, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' AND sql IS NOT NULL")}
+
+
+def _as_of_today(stored: str, download: dict) -> str:
+    """A download's status as a user sees it now: "expired" once its expiry has passed."""
+    return "expired" if datetime.fromisoformat(download["expires_at"]) <= datetime.now(timezone.utc) else stored
 
 
 def _photojobs(cwd: Path, *args: str) -> subprocess.CompletedProcess:
@@ -75,8 +81,11 @@ def test_migrate_upgrades_a_release_0_1_0_database_and_keeps_its_work(old_worksp
         order = show_order(app, 1)
         assert order["email"] == "ada@example.com" and order["photo_count"] == 3
         downloads = {d["id"]: d for d in list_downloads(app)}
-        assert downloads[1]["status"] == "ready" and downloads[1]["file_count"] == 3
-        assert downloads[2]["status"] == "pending" and downloads[2]["notify"] is True
+        # The fixture's expiry dates are kept; whether they have passed depends on today.
+        assert downloads[1]["expires_at"] == "2026-12-08T22:33:29+00:00"
+        assert downloads[2]["expires_at"] == "2026-12-04T22:33:30+00:00"
+        assert downloads[1]["status"] == _as_of_today("ready", downloads[1]) and downloads[1]["file_count"] == 3
+        assert downloads[2]["status"] == _as_of_today("pending", downloads[2]) and downloads[2]["notify"] is True
 
         outbox = {row["id"]: row for row in list_outbox(app)}
         assert (outbox[1]["status"], outbox[2]["status"]) == ("sent", "pending")
