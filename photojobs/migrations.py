@@ -5,6 +5,7 @@ Append new migrations at the end; never edit one that has shipped.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -153,8 +154,41 @@ def m007_photos_by_status(db: "sqlite_utils.Database") -> None:
     _run(db, ["CREATE INDEX photos_status ON photos(status)"])
 
 
+def relative_archive_path(path: str) -> str | None:
+    """An archive's absolute path as stored before m008, relative to the storage root:
+    archives are always written to <storage>/downloads/<name>. None: leave it as it is
+    (the readers take an absolute path as it stands)."""
+    parent, name = os.path.split(path)
+    if not os.path.isabs(path) or os.path.basename(parent) != "downloads" or not name:
+        return None
+    return f"downloads/{name}"
+
+
+def m008_photo_libraries(db: "sqlite_utils.Database") -> None:
+    """Photos as (library, path relative to its folder), the folders in `libraries` (and
+    in photojobs.toml's [libraries]); archives relative to the storage root. Today's
+    absolute paths: their longest common folder becomes library "default"."""
+    from .libraries import DEFAULT, default_library_plan
+
+    _run(db, [
+        _table(db, "libraries", {"name": str, "folder": str, "created_at": float}, pk="name",
+               not_null={"folder", "created_at"}),
+        f"ALTER TABLE photos ADD COLUMN library TEXT NOT NULL DEFAULT '{DEFAULT}'",
+        "DROP INDEX photos_path",
+        "CREATE UNIQUE INDEX photos_path ON photos(library, path)",
+    ])
+    plan = default_library_plan(db.execute("SELECT id, path FROM photos").fetchall())
+    if plan is not None:
+        folder, moves = plan
+        db.execute("INSERT INTO libraries (name, folder, created_at) VALUES (?, ?, ?)", [DEFAULT, folder, time.time()])
+        db.conn.executemany("UPDATE photos SET path = ? WHERE id = ?", [(rel, pid) for pid, rel in moves])
+    archives = [(relative_archive_path(path), did) for did, path in
+                db.execute("SELECT id, path FROM downloads WHERE path IS NOT NULL").fetchall()]
+    db.conn.executemany("UPDATE downloads SET path = ? WHERE id = ?", [a for a in archives if a[0] is not None])
+
+
 MIGRATIONS: list[Migration] = [m001_queue, m002_domain, m003_job_superseded, m004_worker_identity,
-                               m005_outbox_resends, m006_queue_minutes, m007_photos_by_status]
+                               m005_outbox_resends, m006_queue_minutes, m007_photos_by_status, m008_photo_libraries]
 
 
 def _name(migration: Migration) -> str:
