@@ -98,9 +98,12 @@ class Libraries:
 
     def resolve(self, library: str, relpath: str | bytes) -> str:
         """The file of (library, relpath) on this host; not checked to exist. A library
-        this host does not know resolves to its relative path under "?<name>"."""
+        this host does not know resolves to its relative path under "?<name>"; an absolute
+        path (a row written by SQL of its own) stands as it is."""
         folder = self.folder(library)
         relative = _text(relpath)
+        if os.path.isabs(relative):
+            return relative
         if folder is None:
             return os.path.join(f"?{library}", relative)
         return os.path.join(folder, relative) if relative else folder
@@ -109,6 +112,8 @@ class Libraries:
         """`resolve` for reading the file: LibraryUnavailable (a RetryLater) when the
         library is unknown here or its folder is missing."""
         folder = self.folder(library)
+        if os.path.isabs(_text(relpath)):
+            return _text(relpath)
         if folder is None:
             raise LibraryUnavailable(f"photo library {library!r} is unknown on this host:"
                                      " add it to [libraries] in photojobs.toml")
