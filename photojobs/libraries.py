@@ -26,11 +26,12 @@ import dataclasses
 import os
 import re
 import time
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 from .errors import ConfigError, RetryLater, UsageError
+from .migrations import DEFAULT_LIBRARY as DEFAULT
+from .migrations import default_library_plan, stored  # noqa: F401 - importable from here too
 
-DEFAULT = "default"
 NAME = re.compile(r"[a-z0-9_-]+\Z")
 UNAVAILABLE_RETRY_DELAY = 300.0  # s: a share being remounted, not a broken photo
 
@@ -54,20 +55,6 @@ def configured(settings: Any) -> dict[str, str]:
             raise ConfigError(f"{where} {name} = {folder!r} is not an absolute folder")
         found[name] = os.path.normpath(os.path.expanduser(folder))
     return found
-
-
-def stored(raw: str | bytes) -> str | bytes:
-    """How a path (or a library folder) is stored: text when valid UTF-8, else its bytes."""
-    if isinstance(raw, str):
-        try:
-            raw.encode("utf-8")
-            return raw
-        except UnicodeEncodeError:
-            return os.fsencode(raw)
-    try:
-        return bytes(raw).decode("utf-8")
-    except UnicodeDecodeError:
-        return bytes(raw)
 
 
 def _text(value: str | bytes) -> str:
@@ -201,20 +188,6 @@ def place_or_adopt(tx: Any, libs: Libraries, path: str, roots: Sequence[str]) ->
     placed = libs.place(path)
     assert placed is not None  # noqa: S101 - the folder just recorded holds it
     return placed
-
-
-# -- migrating absolute paths (m008) ----------------------------------------------------------
-
-def default_library_plan(rows: Iterable[tuple[int, str | bytes]]) -> tuple[str | bytes, list[tuple[int, str | bytes]]] | None:
-    """For (id, absolute path) rows: the longest common folder (stored form) and each
-    row's new relative path; None when there is no absolute path (nothing to move)."""
-    absolute = {pid: os.fsencode(v) if isinstance(v, str) else bytes(v) for pid, v in rows}
-    absolute = {pid: p for pid, p in absolute.items() if p.startswith(b"/")}
-    if not absolute:
-        return None
-    folder = os.path.commonpath([os.path.dirname(p) for p in absolute.values()])
-    cut = len(folder) if folder != b"/" else 0
-    return stored(folder), [(pid, stored(p[cut:].lstrip(b"/"))) for pid, p in absolute.items()]
 
 
 def listing(settings: Any, db: Any) -> list[dict[str, Any]]:

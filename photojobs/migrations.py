@@ -9,7 +9,7 @@ import os
 import sqlite3
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 if TYPE_CHECKING:  # sqlite-utils costs ~70 ms to import: only `migrate` needs it
     import sqlite_utils
@@ -154,6 +154,35 @@ def m007_photos_by_status(db: "sqlite_utils.Database") -> None:
     _run(db, ["CREATE INDEX photos_status ON photos(status)"])
 
 
+DEFAULT_LIBRARY = "default"  # m008 files the absolute paths it finds under this library
+
+
+def stored(raw: str | bytes) -> str | bytes:
+    """How a path (or a library folder) is stored: text when valid UTF-8, else its bytes."""
+    if isinstance(raw, str):
+        try:
+            raw.encode("utf-8")
+            return raw
+        except UnicodeEncodeError:
+            return os.fsencode(raw)
+    try:
+        return bytes(raw).decode("utf-8")
+    except UnicodeDecodeError:
+        return bytes(raw)
+
+
+def default_library_plan(rows: Iterable[tuple[int, str | bytes]]) -> tuple[str | bytes, list[tuple[int, str | bytes]]] | None:
+    """For (id, absolute path) rows: the longest common folder (stored form) and each
+    row's new relative path; None when there is no absolute path (nothing to move)."""
+    absolute = {pid: os.fsencode(v) if isinstance(v, str) else bytes(v) for pid, v in rows}
+    absolute = {pid: p for pid, p in absolute.items() if p.startswith(b"/")}
+    if not absolute:
+        return None
+    folder = os.path.commonpath([os.path.dirname(p) for p in absolute.values()])
+    cut = len(folder) if folder != b"/" else 0
+    return stored(folder), [(pid, stored(p[cut:].lstrip(b"/"))) for pid, p in absolute.items()]
+
+
 def relative_archive_path(path: str) -> str | None:
     """An archive's absolute path as stored before m008, relative to the storage root:
     archives are always written to <storage>/downloads/<name>. None: leave it as it is
@@ -168,19 +197,17 @@ def m008_photo_libraries(db: "sqlite_utils.Database") -> None:
     """Photos as (library, path relative to its folder), the folders in `libraries` (and
     in photojobs.toml's [libraries]); archives relative to the storage root. Today's
     absolute paths: their longest common folder becomes library "default"."""
-    from .libraries import DEFAULT, default_library_plan
-
     _run(db, [
         _table(db, "libraries", {"name": str, "folder": str, "created_at": float}, pk="name",
                not_null={"folder", "created_at"}),
-        f"ALTER TABLE photos ADD COLUMN library TEXT NOT NULL DEFAULT '{DEFAULT}'",
+        f"ALTER TABLE photos ADD COLUMN library TEXT NOT NULL DEFAULT '{DEFAULT_LIBRARY}'",
         "DROP INDEX photos_path",
         "CREATE UNIQUE INDEX photos_path ON photos(library, path)",
     ])
     plan = default_library_plan(db.execute("SELECT id, path FROM photos").fetchall())
     if plan is not None:
         folder, moves = plan
-        db.execute("INSERT INTO libraries (name, folder, created_at) VALUES (?, ?, ?)", [DEFAULT, folder, time.time()])
+        db.execute("INSERT INTO libraries (name, folder, created_at) VALUES (?, ?, ?)", [DEFAULT_LIBRARY, folder, time.time()])
         db.conn.executemany("UPDATE photos SET path = ? WHERE id = ?", [(rel, pid) for pid, rel in moves])
     archives = [(relative_archive_path(path), did) for did, path in
                 db.execute("SELECT id, path FROM downloads WHERE path IS NOT NULL").fetchall()]

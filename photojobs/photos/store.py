@@ -34,15 +34,6 @@ CONTRACT_FIELDS = ("id", "path", "library", "album", "status", "width", "height"
                    "focal_length", "taken_at", "gps_lat", "gps_lon", "thumbnails", "processed_at", "error")
 
 
-def db_path_value(path: str) -> str | bytes:
-    """How a file's path is stored: text, or its raw bytes when it is not valid UTF-8."""
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
-        return os.fsencode(path)
-    return path
-
-
 def source_path(value: str | bytes) -> str:
     """A stored path back as a str the OS functions accept (surrogate-escaped if needed)."""
     return os.fsdecode(value) if isinstance(value, (bytes, bytearray)) else value

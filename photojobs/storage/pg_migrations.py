@@ -141,14 +141,13 @@ m007_photos_by_status = ["CREATE INDEX photos_status ON photos(status)"]
 
 def _absolute_paths_to_libraries(conn: psycopg.Connection) -> None:
     """m008's data step, as on SQLite (photojobs.migrations.m008_photo_libraries)."""
-    from ..libraries import DEFAULT, default_library_plan
-    from ..migrations import relative_archive_path
+    from ..migrations import DEFAULT_LIBRARY, default_library_plan, relative_archive_path
     from .pg_sql import _unmarked
 
     plan = default_library_plan((pid, _unmarked(path)) for pid, path in conn.execute("SELECT id, path FROM photos"))
     if plan is not None:
         folder, moves = plan
-        conn.execute("INSERT INTO libraries (name, folder, created_at) VALUES (%s, %s, %s)", [DEFAULT, folder, time.time()])
+        conn.execute("INSERT INTO libraries (name, folder, created_at) VALUES (%s, %s, %s)", [DEFAULT_LIBRARY, folder, time.time()])
         conn.cursor().executemany("UPDATE photos SET path = %s WHERE id = %s", [(rel, pid) for pid, rel in moves])
     archives = [(relative_archive_path(path), did) for did, path in
                 conn.execute("SELECT id, path FROM downloads WHERE path IS NOT NULL")]

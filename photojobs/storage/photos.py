@@ -1,6 +1,6 @@
 """The photos table. A photo is (library, path relative to the library's folder); the
 path is stored as TEXT when it is valid UTF-8, else as the file name's exact bytes (see
-photojobs.photos.store.db_path_value)."""
+photojobs.migrations.stored)."""
 
 from __future__ import annotations
 

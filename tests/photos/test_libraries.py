@@ -120,6 +120,11 @@ def test_a_path_outside_the_configured_libraries_is_a_one_line_usage_error(workd
         assert list_photos(app) == []  # the inside one was not kept either: one transaction
         with pytest.raises(UsageError, match="outside every photo library"):
             add_photos(app, [outside])
+    shown = subprocess.run([sys.executable, "-m", "photojobs", "photos", "libraries", "--json"], cwd=workdir,
+                           env=cli_env(), capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert [(lib["name"], lib["source"], lib["exists"]) for lib in json.loads(shown.stdout)] == [
+        ("archive", "photojobs.toml", False), ("studio", "photojobs.toml", True)]
 
 
 def test_a_laptop_without_libraries_gets_default_and_a_move_is_one_line(workdir: Path, tmp_path: Path) -> None:
@@ -189,3 +194,29 @@ def test_the_plan_finds_the_longest_common_folder() -> None:
     assert plan([(1, "/a/b/c.jpg"), (2, "/a/bc/d.jpg")]) == ("/a", [(1, "b/c.jpg"), (2, "bc/d.jpg")])
     assert plan([(1, "/x.jpg"), (2, b"/\xff/y.jpg")]) == ("/", [(1, "x.jpg"), (2, b"\xff/y.jpg")])
     assert plan([(1, b"/\xff/a.jpg"), (2, b"/\xff/b.jpg")]) == (b"/\xff", [(1, "a.jpg"), (2, "b.jpg")])
+
+
+@pytest.mark.parametrize("engine", [pytest.param("postgresql", marks=postgres_server.marks())])
+def test_migrating_absolute_paths_on_postgresql(engine: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """m008's PostgreSQL twin: the same result from a database at m007 holding absolute
+    paths, one of them not UTF-8 (kept as marked text), and a ready archive's path."""
+    from photojobs import migrations
+    from photojobs.storage.pg_connect import connect
+    from photojobs.storage.pg_migrations import migrate_url
+
+    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:7])  # a database of the release before
+    url = postgres_server.fresh_database("m008")
+    with connect(url) as conn:
+        conn.execute("INSERT INTO photos (path, status, created_at) VALUES (%s, 'ready', 0), (%s, 'pending', 0)",
+                     ["/srv/old/shoot/a.jpg", b"/srv/old/caf\xe9/b.jpg"])
+        conn.execute("INSERT INTO orders (email, created_at) VALUES ('ada@example.com', 0)")
+        conn.execute("INSERT INTO downloads (order_id, token, status, path, created_at)"
+                     " VALUES (1, 't', 'ready', '/srv/storage/downloads/order-1-download-1.zip', 0)")
+    monkeypatch.undo()
+    assert migrate_url(url) == ["m008_photo_libraries"]
+    config = _host(tmp_path, url, tmp_path / "storage", None)
+    with photojobs.connect(config) as app:
+        assert [(r["library"], r["path"]) for r in photo_rows.listed(app.backend)] == [
+            ("default", "shoot/a.jpg"), ("default", b"caf\xe9/b.jpg")]
+        assert libraries.of_app(app).recorded == {"default": "/srv/old"}
+        assert download_rows.get(app.backend, 1)["path"] == "downloads/order-1-download-1.zip"
