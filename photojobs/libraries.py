@@ -31,6 +31,7 @@ from typing import Any, Sequence
 from .errors import ConfigError, RetryLater, UsageError
 from .migrations import DEFAULT_LIBRARY as DEFAULT
 from .migrations import default_library_plan, stored  # noqa: F401 - importable from here too
+from .photos.files import display_path as _shown
 
 NAME = re.compile(r"[a-z0-9_-]+\Z")
 UNAVAILABLE_RETRY_DELAY = 300.0  # s: a share being remounted, not a broken photo
@@ -76,6 +77,7 @@ class Libraries:
 
     configured: dict[str, str]
     recorded: dict[str, str]
+    _forms: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict, repr=False)
 
     def folder(self, name: str) -> str | None:
         return self.configured.get(name) or self.recorded.get(name)
@@ -116,7 +118,9 @@ class Libraries:
         candidates = self.configured if self.configured else self.folders()
         best: tuple[int, str, str] | None = None
         for name, folder in candidates.items():
-            for form in dict.fromkeys((folder, os.path.realpath(folder))):
+            if folder not in self._forms:  # a few system calls: once per folder, not per file
+                self._forms[folder] = tuple(dict.fromkeys((folder, os.path.realpath(folder))))
+            for form in self._forms[folder]:
                 if _inside(path, form) and (best is None or len(form) > best[0]):
                     best = (len(form), name, form)
         if best is None:
@@ -139,10 +143,6 @@ class Libraries:
             n += 1
             name = f"{base}-{n}"
         return name
-
-
-def _shown(path: str) -> str:
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def load(settings: Any, db: Any) -> Libraries:
@@ -183,7 +183,9 @@ def place_or_adopt(tx: Any, libs: Libraries, path: str, roots: Sequence[str]) ->
     holding = [r for r in roots if _inside(path, r)] or [os.path.dirname(path)]
     folder = min(holding, key=len)
     name = libs.new_name(folder)
-    library_rows.record(tx, name, stored(folder), time.time())
+    if not library_rows.record(tx, name, stored(folder), time.time()):  # taken a moment ago: read again
+        libs.recorded = {n: _text(f) for n, f in library_rows.recorded(tx).items()}
+        return place_or_adopt(tx, libs, path, roots)
     libs.recorded[name] = folder
     placed = libs.place(path)
     assert placed is not None  # noqa: S101 - the folder just recorded holds it
@@ -192,7 +194,7 @@ def place_or_adopt(tx: Any, libs: Libraries, path: str, roots: Sequence[str]) ->
 
 def listing(settings: Any, db: Any) -> list[dict[str, Any]]:
     """Every library this host knows: name, folder here, where that comes from, whether
-    the folder exists, and its photo count (`photojobs libraries`)."""
+    the folder exists, and its photo count (`photojobs photos libraries`)."""
     from .storage import libraries as library_rows
 
     libs = load(settings, db)

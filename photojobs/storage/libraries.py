@@ -14,10 +14,11 @@ def recorded(db: Executor) -> dict[str, Any]:
     return {r[0]: r[1] for r in db.execute("SELECT name, folder FROM libraries ORDER BY name").fetchall()}
 
 
-def record(tx: Transaction, name: str, folder: str | bytes, now: float) -> None:
-    """Remember a library where it was first seen; a name known already keeps its folder."""
-    tx.execute("INSERT INTO libraries (name, folder, created_at) VALUES (:name, :folder, :now)"
-               " ON CONFLICT (name) DO NOTHING", {"name": name, "folder": folder, "now": now})
+def record(tx: Transaction, name: str, folder: str | bytes, now: float) -> bool:
+    """Remember a library where it was first seen; False if the name was known already
+    (it keeps its folder: another host or process recorded it first)."""
+    return tx.execute("INSERT INTO libraries (name, folder, created_at) VALUES (:name, :folder, :now)"
+                      " ON CONFLICT (name) DO NOTHING", {"name": name, "folder": folder, "now": now}).rowcount > 0
 
 
 def photo_counts(db: Executor) -> dict[str, int]:

@@ -25,8 +25,8 @@ def test_photos_register_change_and_fail(backend: Backend) -> None:
     assert photos.find_by_path(backend, "studio", "shoot/a.jpg")["id"] == other != first
     assert photos.find_by_path(backend, "default", "shoot/none.jpg") is None
     with backend.transaction() as tx:
-        libraries.record(tx, "studio", "/mnt/studio", time.time())
-        libraries.record(tx, "studio", "/elsewhere", time.time())  # where it was first seen stays
+        assert libraries.record(tx, "studio", "/mnt/studio", time.time())
+        assert not libraries.record(tx, "studio", "/elsewhere", time.time())  # where it was first seen stays
         libraries.record(tx, "raw", b"/mnt/\xff", time.time())
     assert libraries.recorded(backend) == {"raw": b"/mnt/\xff", "studio": "/mnt/studio"}
     assert libraries.photo_counts(backend) == {"default": 2, "studio": 1}

@@ -220,3 +220,21 @@ def test_migrating_absolute_paths_on_postgresql(engine: str, tmp_path: Path, mon
             ("default", "shoot/a.jpg"), ("default", b"caf\xe9/b.jpg")]
         assert libraries.of_app(app).recorded == {"default": "/srv/old"}
         assert download_rows.get(app.backend, 1)["path"] == "downloads/order-1-download-1.zip"
+
+
+def test_a_library_name_taken_meanwhile_is_read_again_not_reused(tmp_path: Path, shared_db: str) -> None:
+    """Two `photos add` at once on two hosts: the second to record "default" finds the
+    first's folder and files its photo under a library of its own."""
+    from photojobs.storage import libraries as library_rows
+
+    mine, theirs = tmp_path / "mine", tmp_path / "theirs"
+    make_sample_photos(mine, 1, size=(32, 24))
+    config = _host(tmp_path / "host", shared_db, tmp_path / "storage", None)
+    with photojobs.connect(config) as app:
+        stale = libraries.of_app(app)  # read before the other host recorded its library
+        with app.transaction() as tx:
+            library_rows.record(tx, "default", str(theirs), 0.0)
+        with app.transaction() as tx:
+            placed = libraries.place_or_adopt(tx, stale, str(mine / "sample-0001.jpg"), [str(mine)])
+        assert placed == ("mine", "sample-0001.jpg")
+        assert library_rows.recorded(app.backend) == {"default": str(theirs), "mine": str(mine)}
