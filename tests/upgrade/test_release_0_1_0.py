@@ -105,3 +105,28 @@ def test_migrate_upgrades_a_release_0_1_0_database_and_keeps_its_work(old_worksp
         after = ops.status(app)["queues"]["default"]
         assert (after["pending"], after["delayed"], after["failed"]) == (0, 1, 2)
         assert ops.list_batches(app)[0]["finished"] is True
+
+
+def test_migrate_files_absolute_paths_under_the_default_library(old_workspace: Path) -> None:
+    """m008: the longest common folder of the photos' absolute paths becomes library
+    "default" and each path relative to it; `photos list` shows the same paths as before;
+    a ready archive's path becomes relative to the storage root."""
+    import json
+
+    import photojobs
+    from photojobs.libraries import listing
+    from photojobs.storage import downloads, photos
+
+    with sqlite3.connect(old_workspace / "photojobs.db") as conn:  # what 0.1.0 stored, read before the upgrade
+        before = [r[0] for r in conn.execute("SELECT path FROM photos ORDER BY id")]
+    assert _photojobs(old_workspace, "migrate").returncode == 0
+    listed = _photojobs(old_workspace, "photos", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [p["path"] for p in json.loads(listed.stdout)] == before
+    assert {p["library"] for p in json.loads(listed.stdout)} == {"default"}
+    with photojobs.connect(old_workspace / "photojobs.toml") as app:
+        shoot = str(Path(before[0]).parent)
+        assert [(lib["name"], lib["folder"], lib["source"], lib["photos"]) for lib in listing(app.settings, app.backend)
+                ] == [("default", shoot, "database", 4)]
+        assert [r["path"] for r in photos.listed(app.backend)] == [Path(p).name for p in before]
+        assert downloads.get(app.backend, 1)["path"] == "downloads/order-1-download-1.zip"
