@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from .. import libraries
+from ..atomic import StagedFiles
 from ..errors import LeaseLost, PermanentFailure, RetryLater
 from ..storage import photos as photo_rows
 from . import thumbnails as thumbs_mod
 from .exif import read_exif
-from ..atomic import StagedFiles
 from .files import classified_io, open_regular_file, read_facts
 
 if TYPE_CHECKING:
