@@ -107,9 +107,10 @@ def check_downloads(ws: Workspace, downloads: Path) -> dict[str, Any]:
     """Every ready download's file is complete (size, SHA-256, ZIP CRCs); temp files left."""
     ready = ws.query("SELECT id, path, size_bytes, sha256, file_count FROM downloads WHERE status = 'ready'")
     incomplete = []
-    for download_id, path, size, sha256, count in ready:
+    for download_id, stored, size, sha256, count in ready:
+        path = downloads.parent / stored  # stored relative to the storage root
         try:
-            data = Path(path).read_bytes()
+            data = path.read_bytes()
             with zipfile.ZipFile(path) as archive:
                 good = archive.testzip() is None and len(archive.namelist()) == count
         except (OSError, zipfile.BadZipFile):
@@ -192,8 +193,8 @@ def kill_during_photos_add(base: Path, quick: bool) -> dict[str, Any]:
     last = ws.cli("photos", "add", str(shoot))
     last_seconds = time.monotonic() - clock
     registered = ws.query("SELECT count(*), count(DISTINCT path) FROM photos")[0]
-    on_disk = {str(p) for p in shoot.rglob("*.jpg")}
-    known = {row[0] for row in ws.query("SELECT path FROM photos")}
+    on_disk = {str(p.relative_to(shoot)) for p in shoot.rglob("*.jpg")}
+    known = {row[0] for row in ws.query("SELECT path FROM photos")}  # relative to the library made at shoot/
     jobs = ws.query("SELECT count(*), count(DISTINCT unique_key) FROM jobs WHERE name = 'process_photo'")[0]
     integrity = ws.integrity()
     result = {"scenario": name, "files": files, "kills": kills, "killed_mid_run": killed_mid_run,

@@ -1,4 +1,4 @@
-"""CLI commands: `photos add|list|show|retry` and `process-photos`."""
+"""CLI commands: `photos add|list|show|retry|libraries` and `process-photos`."""
 
 from __future__ import annotations
 
@@ -117,6 +117,20 @@ def retry(
                     " run `photojobs process-photos`")
     for skipped in result["skipped"]:
         _common.say(f"Skipped photo {skipped['id']}: {skipped['reason']}")
+
+
+@photos_app.command("libraries")
+def libraries_(json_out: _common.JsonOption = False) -> None:
+    """List the photo libraries: each one's folder on this host (from photojobs.toml's
+    [libraries], else where it was first seen), whether it is there, and its photos."""
+    from photojobs.libraries import listing
+
+    with _common.open_app() as app:
+        rows = listing(app.settings, app.backend)
+    if _common.wants_json(json_out):
+        _common.print_json(rows)
+    else:
+        _common.table(rows, ("name", "folder", "source", "exists", "photos"), empty="No photo libraries yet.")
 
 
 def process_photos(

@@ -5,10 +5,11 @@ Append new migrations at the end; never edit one that has shipped.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 if TYPE_CHECKING:  # sqlite-utils costs ~70 ms to import: only `migrate` needs it
     import sqlite_utils
@@ -159,8 +160,68 @@ def m007_photos_by_status(db: "sqlite_utils.Database") -> None:
     _run(db, ["CREATE INDEX photos_status ON photos(status)"])
 
 
+DEFAULT_LIBRARY = "default"  # m008 files the absolute paths it finds under this library
+
+
+def stored(raw: str | bytes) -> str | bytes:
+    """How a path (or a library folder) is stored: text when valid UTF-8, else its bytes."""
+    if isinstance(raw, str):
+        try:
+            raw.encode("utf-8")
+            return raw
+        except UnicodeEncodeError:
+            return os.fsencode(raw)
+    try:
+        return bytes(raw).decode("utf-8")
+    except UnicodeDecodeError:
+        return bytes(raw)
+
+
+def default_library_plan(rows: Iterable[tuple[int, str | bytes]]) -> tuple[str | bytes, list[tuple[int, str | bytes]]] | None:
+    """For (id, absolute path) rows: the longest common folder (stored form) and each
+    row's new relative path; None when there is no absolute path (nothing to move)."""
+    absolute = {pid: os.fsencode(v) if isinstance(v, str) else bytes(v) for pid, v in rows}
+    absolute = {pid: p for pid, p in absolute.items() if p.startswith(b"/")}
+    if not absolute:
+        return None
+    folder = os.path.commonpath([os.path.dirname(p) for p in absolute.values()])
+    cut = len(folder) if folder != b"/" else 0
+    return stored(folder), [(pid, stored(p[cut:].lstrip(b"/"))) for pid, p in absolute.items()]
+
+
+def relative_archive_path(path: str) -> str | None:
+    """An archive's absolute path as stored before m008, relative to the storage root:
+    archives are always written to <storage>/downloads/<name>. None: leave it as it is
+    (the readers take an absolute path as it stands)."""
+    parent, name = os.path.split(path)
+    if not os.path.isabs(path) or os.path.basename(parent) != "downloads" or not name:
+        return None
+    return f"downloads/{name}"
+
+
+def m008_photo_libraries(db: "sqlite_utils.Database") -> None:
+    """Photos as (library, path relative to its folder), the folders in `libraries` (and
+    in photojobs.toml's [libraries]); archives relative to the storage root. Today's
+    absolute paths: their longest common folder becomes library "default"."""
+    _run(db, [
+        _table(db, "libraries", {"name": str, "folder": str, "created_at": float}, pk="name",
+               not_null={"folder", "created_at"}),
+        f"ALTER TABLE photos ADD COLUMN library TEXT NOT NULL DEFAULT '{DEFAULT_LIBRARY}'",
+        "DROP INDEX photos_path",
+        "CREATE UNIQUE INDEX photos_path ON photos(library, path)",
+    ])
+    plan = default_library_plan(db.execute("SELECT id, path FROM photos").fetchall())
+    if plan is not None:
+        folder, moves = plan
+        db.execute("INSERT INTO libraries (name, folder, created_at) VALUES (?, ?, ?)", [DEFAULT_LIBRARY, folder, time.time()])
+        db.conn.executemany("UPDATE photos SET path = ? WHERE id = ?", [(rel, pid) for pid, rel in moves])
+    archives = [(relative_archive_path(path), did) for did, path in
+                db.execute("SELECT id, path FROM downloads WHERE path IS NOT NULL").fetchall()]
+    db.conn.executemany("UPDATE downloads SET path = ? WHERE id = ?", [a for a in archives if a[0] is not None])
+
+
 MIGRATIONS: list[Migration] = [m001_queue, m002_domain, m003_job_superseded, m004_worker_identity,
-                               m005_outbox_resends, m006_queue_minutes, m007_photos_by_status]
+                               m005_outbox_resends, m006_queue_minutes, m007_photos_by_status, m008_photo_libraries]
 
 
 def _name(migration: Migration) -> str:

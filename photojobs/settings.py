@@ -157,6 +157,7 @@ TABLES: dict[str, frozenset[str] | None] = {
     "downloads": frozenset({"expires_days", "conversion", "grace_seconds"}),
     "postgres": frozenset({"pool_size", "pool_timeout", "idle_in_transaction_timeout", "listen", "prepare"}),
     "mail": None, "thumbnails": None, "schedule": None,
+    "libraries": None,  # name = "/folder/on/this/host"; checked by photojobs.libraries
 }
 
 

@@ -20,7 +20,7 @@ PORT = int(os.environ.get("PJ_TEST_POSTGRES_PORT", "5432"))  # another port: to 
 ADMIN_URL = f"postgresql://{ADMIN_USER}@{HOST}:{PORT}/postgres"
 REQUIRED = os.environ.get("PJ_REQUIRE_POSTGRES") == "1"
 TABLES = ("job_errors", "jobs", "batches", "paused_queues", "workers", "control", "order_photos", "downloads",
-          "orders", "photos", "outbox", "schedule_runs", "queue_minutes")
+          "orders", "photos", "libraries", "outbox", "schedule_runs", "queue_minutes")
 IDENTITY_TABLES = ("job_errors", "jobs", "batches", "downloads", "orders", "photos", "outbox")
 
 

@@ -31,6 +31,7 @@ from ..errors import UsageError
 from ..settings import check_number
 from ..storage import downloads as download_rows
 from .downloads import downloads_folder
+from .views import archive_path
 from .zipwriter import TEMP_SUFFIX
 
 if TYPE_CHECKING:
@@ -71,13 +72,13 @@ def _expire(app: "App", folder: Path, now: float, dry_run: bool, out_of_time: An
     for row in download_rows.expiring(app.backend, now):
         if out_of_time():
             break
-        path = Path(row["path"]) if row["path"] else None
+        path = archive_path(app.settings, row)
         size = _size(path) if path is not None and _inside(path, folder) else None
         freed = size if size is not None and _remove(path, dry_run) else 0  # type: ignore[arg-type]
         if not dry_run:
             with app.transaction() as tx:
                 download_rows.set_status(tx, row["id"], "expired", only_if=[row["status"]])
-        expired.append({"id": row["id"], "was": row["status"], "path": row["path"] if size is not None else None,
+        expired.append({"id": row["id"], "was": row["status"], "path": str(path) if size is not None else None,
                         "freed_bytes": freed or 0})
     return expired
 
@@ -101,7 +102,7 @@ def cleanup_downloads(app: "App", *, dry_run: bool = False, now: float | None = 
     folder = downloads_folder(app.settings)
     expired = _expire(app, folder, now, dry_run, out_of_time)
     handled = {e["path"] for e in expired if e["path"]}
-    live = download_rows.ready_paths(app.backend)
+    live = {str(app.settings.storage_path / p) for p in download_rows.ready_paths(app.backend)}
     live -= handled
     orphans, temps, kept = [], [], 0
     try:

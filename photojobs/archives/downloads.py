@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from ..errors import ConfigError, LeaseLost, NotFound, PermanentFailure, RetryLater, UsageError
 from ..storage import downloads as download_rows
 from ..storage import orders as order_rows
-from .views import download_url, download_view, effective_status  # noqa: F401 - importable from here too
+from .views import archive_path, download_url, download_view, effective_status  # noqa: F401 - importable from here too
 
 if TYPE_CHECKING:
     from ..app import App
@@ -119,8 +119,8 @@ def servable_download(app: "App", token: str) -> Path | None:
     row = download_rows.by_token(app.backend, token)
     if row is None or effective_status(row, time.time()) != "ready" or not row["path"]:
         return None
-    path = Path(row["path"])
-    return path if path.is_file() else None
+    path = archive_path(app.settings, row)
+    return path if path is not None and path.is_file() else None
 
 
 def _row(app: "App", download_id: int) -> Any:
@@ -149,14 +149,16 @@ def list_downloads(app: "App", *, order_id: int | None = None, status: str | Non
 def _members(app: "App", download: Any) -> list[Any]:
     """The archive's members: each photo's original (or conversion), named for the order.
     An original must still be the regular file processing recorded (size and mtime)."""
-    from ..photos.store import source_path, thumbnail_path
+    from ..libraries import of_app
+    from ..photos.store import thumbnail_path
     from .names import member_names, split_extension
     from ..orders import order_photos
     from .zipwriter import Member
 
     sources, originals = [], []
+    libs = of_app(app)
     for photo in order_photos(app, download["order_id"]):
-        original = source_path(photo["path"])
+        original = libs.resolve(photo["library"], photo["path"])
         name = os.path.basename(original)
         source: Any = original
         recorded = (photo["size_bytes"], photo["mtime_ns"])
@@ -168,6 +170,8 @@ def _members(app: "App", download: Any) -> list[Any]:
                 raise (RetryLater if photo["status"] == "pending" else PermanentFailure)(f"photo {photo['id']} {state}")
             name = split_extension(name)[0] + f"-{download['conversion']}" + split_extension(source.name)[1]
             expected = None
+        if source is original:
+            libs.require(photo["library"], photo["path"])  # an unmounted library: retry later
         _check_source(photo["id"], source, expected)
         sources.append((source, expected, f"photo {photo['id']}"))
         originals.append(name)
@@ -227,7 +231,8 @@ def build_download(app: "App", download_id: int, progress: Callable[[int], None]
         raise _lease_lost(download_id)
     download = _row(app, download_id)
     dest = downloads_folder(app.settings) / archive_name(download_id, download["order_id"])
-    if download["status"] == "ready" and download["path"] and os.path.isfile(download["path"]):
+    built = archive_path(app.settings, download)
+    if download["status"] == "ready" and built is not None and built.is_file():
         return download_view(app.settings, download)
     if download["status"] == "expired" or (download["expires_at"] or float("inf")) <= time.time():
         _mark_expired(app, download_id)
@@ -298,7 +303,8 @@ def _publish(app: "App", download: Any, temp: Path, result: Any, holds_lease: Le
             os.unlink(temp)
             return False
         install(temp, result)
-        download_rows.mark_ready(tx, download["id"], str(result.path), result.size_bytes, result.file_count,
+        stored = os.path.relpath(result.path, app.settings.storage_path)  # relative to the storage root
+        download_rows.mark_ready(tx, download["id"], stored, result.size_bytes, result.file_count,
                                  result.sha256, time.time())
         if download["notify"]:
             _queue_ready_mail(app, tx, download)

@@ -3,8 +3,8 @@ the orders module and by the archive builder alike, so neither imports the other
 
 from __future__ import annotations
 
-import os
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -23,6 +23,12 @@ def effective_status(row: Any, now: float) -> str:
     return row["status"]
 
 
+def archive_path(settings: "Settings", row: Any) -> Path | None:
+    """A download's archive file: stored relative to the storage root (an absolute path,
+    kept from before, stands as it is)."""
+    return settings.storage_path / row["path"] if row["path"] else None
+
+
 def download_view(settings: "Settings", row: Any, now: float | None = None) -> dict[str, Any]:
     """A download as `downloads show --json` prints it (the CLI contract's fields, and more).
     The path is shown only while its file is there (cleanup deletes expired ones)."""
@@ -30,8 +36,9 @@ def download_view(settings: "Settings", row: Any, now: float | None = None) -> d
 
     now = time.time() if now is None else now
     status = effective_status(row, now)
-    path = row["path"] if row["path"] and os.path.isfile(row["path"]) else None
-    return {"id": row["id"], "order_id": row["order_id"], "status": status, "path": path,
+    path = archive_path(settings, row)
+    return {"id": row["id"], "order_id": row["order_id"], "status": status,
+            "path": str(path) if path is not None and path.is_file() else None,
             "size_bytes": row["size_bytes"], "file_count": row["file_count"], "expires_at": iso(row["expires_at"]),
             "url": download_url(settings, row["token"]), "error": row["error"], "sha256": row["sha256"],
             "conversion": row["conversion"], "notify": bool(row["notify"]), "created_at": iso(row["created_at"]),

@@ -16,13 +16,13 @@ No error message carries the password.
 from __future__ import annotations
 
 import base64
-import os
 import re
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
+from ..atomic import write_atomically
 from ..errors import PermanentFailure, PhotojobsError, RetryLater
 from .config import MailConfig
 
@@ -95,18 +95,7 @@ class FileTransport:
         before_data()
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = self.folder / _file_name(key, str(msg["Message-ID"]))
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        data = msg.as_bytes(policy=policy.default)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        write_atomically(path, msg.as_bytes(policy=policy.default), mode=0o600)
         return str(path)
 
 

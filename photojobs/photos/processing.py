@@ -13,12 +13,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from .. import libraries
+from ..atomic import StagedFiles
 from ..errors import LeaseLost, PermanentFailure, RetryLater
 from ..storage import photos as photo_rows
 from . import thumbnails as thumbs_mod
 from .exif import read_exif
-from .files import StagedFiles, classified_io, open_regular_file, read_facts
-from .store import source_path
+from .files import classified_io, open_regular_file, read_facts
 
 if TYPE_CHECKING:
     from ..app import App
@@ -100,7 +101,7 @@ def process_photo(app: "App", photo_id: int, regenerate: bool = False,
     row = photo_rows.get(app.backend, photo_id)
     if row is None:
         raise PermanentFailure(f"photo {photo_id} does not exist (removed after it was queued?)")
-    path = source_path(row["path"])
+    path = libraries.of_app(app).require(row["library"], row["path"])  # an unmounted library: retry later
     facts = read_facts(path)
     exif = read_exif(facts.data) if facts.data is not None else _exif_from_file(path)
     settings = thumbs_mod.thumbnail_settings(app.settings.section("thumbnails"))

@@ -1,9 +1,10 @@
 """The photos table: registering files (`photos add`), listing and showing photos.
 
-A path is stored as TEXT when it is valid UTF-8, else as a BLOB holding the file
-name's exact bytes, so a photo named with non-UTF-8 bytes can still be opened:
-read it back with `source_path(row["path"])`. Thumbnail paths are stored relative to
-the storage root; `thumbnail_path(settings, photo_row, name)` resolves one.
+A photo is (library, path relative to the library's folder): photojobs.libraries
+resolves it to this host's file. The path is stored as TEXT when it is valid UTF-8,
+else as a BLOB holding the file name's exact bytes, so a photo named with non-UTF-8
+bytes can still be opened. Thumbnail paths are stored relative to the storage root;
+`thumbnail_path(settings, photo_row, name)` resolves one.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
+from .. import libraries
 from ..errors import NotFound, UsageError
 from ..storage import photos as photo_rows
 from .files import display_path, stat_signature
@@ -27,18 +29,9 @@ if TYPE_CHECKING:
 
 JOB_NAME = "process_photo"
 STATUSES = ("pending", "ready", "failed")
-CONTRACT_FIELDS = ("id", "path", "album", "status", "width", "height", "orientation", "size_bytes", "sha256",
+CONTRACT_FIELDS = ("id", "path", "library", "album", "status", "width", "height", "orientation", "size_bytes", "sha256",
                    "mime", "camera_make", "camera_model", "lens", "iso", "exposure_time", "f_number",
                    "focal_length", "taken_at", "gps_lat", "gps_lon", "thumbnails", "processed_at", "error")
-
-
-def db_path_value(path: str) -> str | bytes:
-    """How a file's path is stored: text, or its raw bytes when it is not valid UTF-8."""
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
-        return os.fsencode(path)
-    return path
 
 
 def source_path(value: str | bytes) -> str:
@@ -76,17 +69,18 @@ class AddResult:
                 "skipped_files": [dataclasses.asdict(s) for s in self.skipped]}
 
 
-def _register(tx: "Transaction", path: str, album: str | None, result: AddResult, now: float) -> int | None:
-    """Insert or refresh one photo row; returns its id when it needs processing."""
+def _register(tx: "Transaction", place: tuple[str, str | bytes], path: str, album: str | None, result: AddResult,
+              now: float) -> int | None:
+    """Insert or refresh one photo row (`place`: its library and relative path); returns
+    its id when it needs processing."""
     try:
         size, mtime_ns = stat_signature(path)
     except OSError as exc:
         result.skipped.append(Skipped(display_path(path), f"unreadable ({exc.strerror})"))
         return None
-    value = db_path_value(path)
-    row = photo_rows.find_by_path(tx, value)
+    row = photo_rows.find_by_path(tx, *place)
     if row is None:
-        photo_id = photo_rows.insert(tx, value, album, size, mtime_ns, now)
+        photo_id = photo_rows.insert(tx, *place, album, size, mtime_ns, now)
         result.added.append(photo_id)
         return photo_id
     photo_id = row["id"]
@@ -105,7 +99,8 @@ def add_photos(app: "App", paths: Sequence[str | os.PathLike], album: str | None
                queue: bool = True) -> AddResult:
     """Register the image files under `paths` and dispatch their processing jobs as one
     batch, all in one transaction. An unchanged file already known is a no-op; a changed
-    one (size or mtime) goes back to pending and is processed again."""
+    one (size or mtime) goes back to pending and is processed again. Each file is filed
+    under its photo library (photojobs.libraries), made if needed and allowed."""
     if not paths:
         raise UsageError("give at least one file or folder")
     if album is not None and (not album.strip() or any(ord(c) < 32 for c in album)):
@@ -113,10 +108,14 @@ def add_photos(app: "App", paths: Sequence[str | os.PathLike], album: str | None
     found = scan(paths)
     result = AddResult(skipped=list(found.skipped), warnings=list(found.warnings))
     now = time.time()
+    roots = libraries.argument_roots(paths)
     with app.transaction() as tx:
         if album is not None:
             album = find_album(app, album, must_exist=False)  # "wedding" joins an existing "Wedding"
-        todo = [pid for pid in (_register(tx, p, album, result, now) for p in found.files) if pid is not None]
+        libs = libraries.load(app.settings, tx)
+        places = [libraries.place_or_adopt(tx, libs, p, roots) for p in found.files]  # refused before any write
+        todo = [pid for pid in (_register(tx, place, p, album, result, now) for place, p in zip(places, found.files))
+                if pid is not None]
         if queue and todo:
             _dispatch(app, tx, todo, result, _batch_name(paths, album))
     return result
@@ -200,18 +199,21 @@ def _thumbnails_view(settings: "Settings", raw: str | None) -> dict[str, dict]:
             for name, t in thumbs.items()}
 
 
-def photo_view(settings: "Settings", row: Any, full: bool = True) -> dict[str, Any]:
-    """A photo as `photos show --json` prints it (the CLI contract's fields, and more)."""
+def photo_view(settings: "Settings", row: Any, full: bool = True,
+               libs: libraries.Libraries | None = None) -> dict[str, Any]:
+    """A photo as `photos show --json` prints it (the CLI contract's fields, and more):
+    its path resolved on this host (through `libs`), its library, its path in it."""
     out: dict[str, Any] = {}
     for field in CONTRACT_FIELDS:
         if field == "path":
-            out["path"] = display_path(source_path(row["path"]))
+            out["path"] = _shown_path(libs, row)
         elif field == "thumbnails":
             out["thumbnails"] = _thumbnails_view(settings, row["thumbnails"])
         else:
             out[field] = row[field]
     out["processed_at"] = _iso(row["processed_at"])
     if full:
+        out["library_path"] = display_path(source_path(row["path"]))
         out["created_at"] = _iso(row["created_at"])
         out["batch_id"] = row["batch_id"]
         out["warnings"] = json.loads(row["warnings"] or "[]")
@@ -255,7 +257,7 @@ def get_photo(app: "App", photo_id: int) -> dict[str, Any]:
     row = photo_rows.get(app.backend, photo_id)
     if row is None:
         raise NotFound(f"no photo with id {photo_id}", hint="see `photojobs photos list`")
-    return photo_view(app.settings, row)
+    return photo_view(app.settings, row, libs=libraries.of_app(app))
 
 
 def list_photos(app: "App", album: str | None = None, status: str | None = None,
@@ -272,6 +274,9 @@ def photo_pages(app: "App", album: str | None = None, status: str | None = None,
     photo has only those (and its last job): what a table shows, read and built faster."""
     album, status = _filters(app, album, status)
     columns = CONTRACT_FIELDS if fields is None else tuple(dict.fromkeys(("id", *fields)))
+    if "path" in columns and "library" not in columns:
+        columns = (*columns, "library")
+    libs = libraries.of_app(app)
     left = limit
     while left is None or left > 0:
         size = min(page, left) if left is not None else page
@@ -279,7 +284,7 @@ def photo_pages(app: "App", album: str | None = None, status: str | None = None,
         if not rows:
             return
         jobs = app.backend.jobs_by_unique_key([_unique_key(r["id"]) for r in rows])
-        yield [{**(photo_view(app.settings, r, full=False) if fields is None else _brief_view(r, columns)),
+        yield [{**(photo_view(app.settings, r, False, libs) if fields is None else _brief_view(r, columns, libs)),
                 "last_job_id": jobs.get(_unique_key(r["id"]), (None, None))[0],
                 "last_job_status": jobs.get(_unique_key(r["id"]), (None, None))[1]} for r in rows]
         if len(rows) < size:
@@ -288,11 +293,17 @@ def photo_pages(app: "App", album: str | None = None, status: str | None = None,
         left = left - len(rows) if left is not None else None
 
 
-def _brief_view(row: Any, columns: Sequence[str]) -> dict[str, Any]:
+def _brief_view(row: Any, columns: Sequence[str], libs: libraries.Libraries) -> dict[str, Any]:
     view = {column: row[column] for column in columns}
     if "path" in view:
-        view["path"] = display_path(source_path(view["path"]))
+        view["path"] = _shown_path(libs, row)
     return view
+
+
+def _shown_path(libs: libraries.Libraries | None, row: Any) -> str:
+    """A photo's file on this host, as text (its library-relative path without `libs`)."""
+    path = source_path(row["path"]) if libs is None else libs.resolve(row["library"], row["path"])
+    return display_path(path)
 
 
 def count_photos(app: "App", album: str | None = None, status: str | None = None, after: int | None = None) -> int:

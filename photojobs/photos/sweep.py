@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import libraries
 from ..storage import photos as photo_rows
 
 if TYPE_CHECKING:
@@ -33,8 +34,9 @@ def queue_stale_thumbnails(app: "App", limit: int = 100000) -> int:
         return 0
     settings = _thumbnail_settings(app)
     storage = app.settings.storage_path
+    libs = libraries.of_app(app)
     chosen = [row["id"] for row in photo_rows.sweep_candidates(app.backend)
-              if _needs_processing(row, storage, settings)][:limit]
+              if _needs_processing(row, libs.resolve(row["library"], row["path"]), storage, settings)][:limit]
     if not chosen:
         return 0
     ids = app.dispatch_many([Dispatch(PHOTO_JOB, {"photo_id": photo_id}) for photo_id in chosen],
@@ -58,10 +60,9 @@ def _thumbnail_settings(app: "App") -> Any:
         return None
 
 
-def _needs_processing(row: Any, storage: Path, settings: Any) -> bool:
+def _needs_processing(row: Any, path: str, storage: Path, settings: Any) -> bool:
     if row["status"] == "pending":
         return True
-    path = os.fsdecode(row["path"]) if isinstance(row["path"], (bytes, bytearray)) else row["path"]
     try:
         st = os.stat(path)
     except OSError:

@@ -133,11 +133,36 @@ m006_queue_minutes = [
 
 m007_photos_by_status = ["CREATE INDEX photos_status ON photos(status)"]
 
+
+def _absolute_paths_to_libraries(conn: psycopg.Connection) -> None:
+    """m008's data step, as on SQLite (photojobs.migrations.m008_photo_libraries)."""
+    from ..migrations import DEFAULT_LIBRARY, default_library_plan, relative_archive_path
+    from .pg_sql import _unmarked
+
+    plan = default_library_plan((pid, _unmarked(path)) for pid, path in conn.execute("SELECT id, path FROM photos"))
+    if plan is not None:
+        folder, moves = plan
+        conn.execute("INSERT INTO libraries (name, folder, created_at) VALUES (%s, %s, %s)", [DEFAULT_LIBRARY, folder, time.time()])
+        conn.cursor().executemany("UPDATE photos SET path = %s WHERE id = %s", [(rel, pid) for pid, rel in moves])
+    archives = [(relative_archive_path(path), did) for did, path in
+                conn.execute("SELECT id, path FROM downloads WHERE path IS NOT NULL")]
+    conn.cursor().executemany("UPDATE downloads SET path = %s WHERE id = %s", [a for a in archives if a[0] is not None])
+
+
+m008_photo_libraries = [
+    f"CREATE TABLE libraries (name text PRIMARY KEY, folder text NOT NULL, created_at {_TIME} NOT NULL)",
+    "ALTER TABLE photos ADD COLUMN library text NOT NULL DEFAULT 'default'",
+    "DROP INDEX photos_path",
+    "CREATE UNIQUE INDEX photos_path ON photos(library, path)",
+    _absolute_paths_to_libraries,
+]
+
 # name -> statements; the names and their order are checked against photojobs.migrations.
-MIGRATIONS: dict[str, list[str]] = {
+MIGRATIONS: dict[str, list[Any]] = {  # a statement, or a function of the connection
     "m001_queue": m001_queue, "m002_domain": m002_domain, "m003_job_superseded": m003_job_superseded,
     "m004_worker_identity": m004_worker_identity, "m005_outbox_resends": m005_outbox_resends,
-    "m006_queue_minutes": m006_queue_minutes, "m007_photos_by_status": m007_photos_by_status}
+    "m006_queue_minutes": m006_queue_minutes, "m007_photos_by_status": m007_photos_by_status,
+    "m008_photo_libraries": m008_photo_libraries}
 
 
 def _names() -> list[str]:
@@ -178,7 +203,7 @@ def migrate(conn: psycopg.Connection) -> list[str]:
                 if conn.execute("SELECT 1 FROM migrations WHERE name = %s", [name]).fetchone():
                     continue
                 for statement in MIGRATIONS[name]:
-                    conn.execute(statement)
+                    statement(conn) if callable(statement) else conn.execute(statement)
                 conn.execute("INSERT INTO migrations (name, applied_at) VALUES (%s, %s)", [name, time.time()])
             done.append(name)
     finally:

@@ -1,5 +1,6 @@
-"""The photos table. A path is stored as TEXT when it is valid UTF-8, else as the file
-name's exact bytes (see photojobs.photos.store.db_path_value)."""
+"""The photos table. A photo is (library, path relative to the library's folder); the
+path is stored as TEXT when it is valid UTF-8, else as the file name's exact bytes (see
+photojobs.migrations.stored)."""
 
 from __future__ import annotations
 
@@ -15,16 +16,18 @@ def get(db: Executor, photo_id: int) -> Any | None:
     return db.execute("SELECT * FROM photos WHERE id = :id", {"id": photo_id}).fetchone()
 
 
-def find_by_path(db: Executor, path: str | bytes) -> Any | None:
-    """(id, size_bytes, mtime_ns, album) of the photo registered at `path`, or None."""
-    return db.execute("SELECT id, size_bytes, mtime_ns, album FROM photos WHERE path = :path",
-                      {"path": path}).fetchone()
+def find_by_path(db: Executor, library: str, path: str | bytes) -> Any | None:
+    """(id, size_bytes, mtime_ns, album) of the photo registered at `path` of `library`, or None."""
+    return db.execute("SELECT id, size_bytes, mtime_ns, album FROM photos WHERE library = :library AND path = :path",
+                      {"library": library, "path": path}).fetchone()
 
 
-def insert(tx: Transaction, path: str | bytes, album: str | None, size: int, mtime_ns: int, now: float) -> int:
-    return tx.execute("INSERT INTO photos (path, album, status, size_bytes, mtime_ns, created_at)"
-                      " VALUES (:path, :album, 'pending', :size, :mtime_ns, :now) RETURNING id",
-                      {"path": path, "album": album, "size": size, "mtime_ns": mtime_ns, "now": now}).fetchone()[0]
+def insert(tx: Transaction, library: str, path: str | bytes, album: str | None, size: int, mtime_ns: int,
+           now: float) -> int:
+    return tx.execute("INSERT INTO photos (library, path, album, status, size_bytes, mtime_ns, created_at)"
+                      " VALUES (:library, :path, :album, 'pending', :size, :mtime_ns, :now) RETURNING id",
+                      {"library": library, "path": path, "album": album, "size": size, "mtime_ns": mtime_ns,
+                       "now": now}).fetchone()[0]
 
 
 def set_album(tx: Transaction, photo_id: int, album: str) -> None:
@@ -104,7 +107,7 @@ def counts(db: Executor, ids: Sequence[int] | None = None) -> dict[str, int]:
 
 def sweep_candidates(db: Executor) -> list[Any]:
     """Pending and ready photos with what the thumbnail sweep compares, in id order."""
-    return db.execute("SELECT id, path, status, size_bytes, mtime_ns, sha256, thumbnails, fingerprint"
+    return db.execute("SELECT id, library, path, status, size_bytes, mtime_ns, sha256, thumbnails, fingerprint"
                       f" FROM photos WHERE status IN ('pending', 'ready') ORDER BY id").fetchall()
 
 

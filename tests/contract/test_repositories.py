@@ -6,21 +6,32 @@ from __future__ import annotations
 import time
 
 from photojobs.storage import Backend
-from photojobs.storage import downloads, orders, outbox, photos, schedule_runs
+from photojobs.storage import downloads, libraries, orders, outbox, photos, schedule_runs
 
 
-def _photo(backend: Backend, path: str | bytes, album: str | None = "wedding", size: int = 100) -> int:
+def _photo(backend: Backend, path: str | bytes, album: str | None = "wedding", size: int = 100,
+           library: str = "default") -> int:
     with backend.transaction() as tx:
-        return photos.insert(tx, path, album, size, 1_700_000_000_000_000_000, time.time())
+        return photos.insert(tx, library, path, album, size, 1_700_000_000_000_000_000, time.time())
 
 
 def test_photos_register_change_and_fail(backend: Backend) -> None:
-    first = _photo(backend, "/shoot/a.jpg")
-    raw = _photo(backend, b"/shoot/\xff.jpg", album=None)  # a name that is not UTF-8: its bytes
-    assert photos.find_by_path(backend, b"/shoot/\xff.jpg")["id"] == raw
-    found = photos.find_by_path(backend, "/shoot/a.jpg")
+    first = _photo(backend, "shoot/a.jpg")
+    raw = _photo(backend, b"shoot/\xff.jpg", album=None)  # a name that is not UTF-8: its bytes
+    other = _photo(backend, "shoot/a.jpg", library="studio")  # the same relative path in another library
+    assert photos.find_by_path(backend, "default", b"shoot/\xff.jpg")["id"] == raw
+    found = photos.find_by_path(backend, "default", "shoot/a.jpg")
     assert (found["id"], found["size_bytes"], found["album"]) == (first, 100, "wedding")
-    assert photos.find_by_path(backend, "/shoot/none.jpg") is None
+    assert photos.find_by_path(backend, "studio", "shoot/a.jpg")["id"] == other != first
+    assert photos.find_by_path(backend, "default", "shoot/none.jpg") is None
+    with backend.transaction() as tx:
+        assert libraries.record(tx, "studio", "/mnt/studio", time.time())
+        assert not libraries.record(tx, "studio", "/elsewhere", time.time())  # where it was first seen stays
+        libraries.record(tx, "raw", b"/mnt/\xff", time.time())
+    assert libraries.recorded(backend) == {"raw": b"/mnt/\xff", "studio": "/mnt/studio"}
+    assert libraries.photo_counts(backend) == {"default": 2, "studio": 1}
+    with backend.transaction() as tx:
+        photos.mark_failed(tx, other, "gone", time.time())
     with backend.transaction() as tx:
         photos.set_album(tx, raw, "portraits")
         photos.mark_failed(tx, first, "not an image", time.time())
@@ -30,7 +41,7 @@ def test_photos_register_change_and_fail(backend: Backend) -> None:
     with backend.transaction() as tx:
         photos.mark_failed(tx, raw, "damaged", time.time())
     assert photos.get(backend, raw)["error"] == "damaged" and photos.get(backend, 999) is None
-    assert photos.counts(backend) == {"pending": 1, "failed": 1}
+    assert photos.counts(backend) == {"pending": 1, "failed": 2}
     assert photos.counts(backend, [raw]) == {"failed": 1} and photos.counts(backend, []) == {}
     assert [r["id"] for r in photos.listed(backend, album="portraits")] == [raw]
     assert [r["id"] for r in photos.listed(backend, status="pending", limit=5)] == [first]

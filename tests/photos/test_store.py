@@ -10,10 +10,11 @@ import time
 import pytest
 from PIL import Image
 
+from photojobs import libraries
 from photojobs.errors import NotFound, PermanentFailure, RetryLater, UsageError
 from photojobs.photos import processing
 from photojobs.photos.files import io_failure
-from photojobs.photos.store import add_photos, counts, get_photo, list_photos, queue_unqueued, source_path
+from photojobs.photos.store import add_photos, counts, get_photo, list_photos, queue_unqueued
 from photojobs.samples import make_sample_photos, write_sample_jpeg
 
 from .conftest import append_config, oriented_jpeg
@@ -94,8 +95,9 @@ def test_awkward_file_names(tmp_path, photo_app):
     photos = list_photos(app, status="ready")
     assert len(photos) == 4
     assert any(p["path"].endswith("caf\\xe9-latin1.jpg") for p in photos)  # shown escaped, not mangled
-    raw = app.backend.read("SELECT path FROM photos WHERE path LIKE '%latin1%' OR typeof(path) = 'blob'")
-    assert os.path.exists(source_path(raw[0]["path"]))
+    raw = app.backend.read("SELECT library, path FROM photos WHERE path LIKE '%latin1%' OR typeof(path) = 'blob'")
+    assert raw[0]["path"] == b"caf\xe9-latin1.jpg"  # relative to its library, still its exact bytes
+    assert os.path.exists(libraries.of_app(app).resolve(raw[0]["library"], raw[0]["path"]))
 
 
 def test_missing_path_and_bad_album_are_usage_errors(tmp_path, photo_app):

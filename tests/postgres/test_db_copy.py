@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from photojobs.settings import load
-from photojobs.storage import downloads, open_backend, orders, outbox, photos, schedule_runs
+from photojobs.storage import downloads, libraries, open_backend, orders, outbox, photos, schedule_runs
 
 from .. import postgres_server
 from ..conftest import cli_env
@@ -52,6 +52,7 @@ def _everything(backend) -> dict:
         "downloads": [dict(r) for r in downloads.listed(backend)],
         "outbox": [dict(r) for r in outbox.listed(backend)],
         "schedule": {k: dict(v) for k, v in schedule_runs.latest(backend).items()},
+        "libraries": libraries.recorded(backend),
     }
 
 
@@ -64,6 +65,7 @@ def test_db_copy_moves_every_row_and_the_copy_keeps_working(studio: Path, pg_url
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)["rows"]
     assert rows["jobs"] > 5 and rows["job_errors"] > 0 and rows["photos"] == 4 and rows["outbox"] == 2
+    assert rows["libraries"] == 1  # the migrated absolute paths' folder, "default"
 
     source = open_backend(load(config=studio / "photojobs.toml", env={}))
     target = open_backend(load(config=studio / "photojobs.toml", env={}, db=pg_url))
@@ -74,7 +76,7 @@ def test_db_copy_moves_every_row_and_the_copy_keeps_working(studio: Path, pg_url
     failed_id = target.list_failed()[0]["id"]
     assert target.retry_failed(ids=[failed_id]).retried == [failed_id]
     with target.transaction() as tx:
-        new_photo = photos.insert(tx, "/shoots/new.jpg", None, 1, 1, time.time())
+        new_photo = photos.insert(tx, "default", "new.jpg", None, 1, 1, time.time())
     assert new_photo > max(r["id"] for r in photos.listed(source))
 
     again = _photojobs(studio, "db", "copy", "--to", pg_url)

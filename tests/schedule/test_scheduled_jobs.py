@@ -35,7 +35,7 @@ def test_the_sweep_queues_photos_with_missing_or_stale_thumbnails(cli, workdir, 
     ids = {row[1]: row[0] for row in query(workdir, "SELECT id, path FROM photos")}
     assert _sweep(app, workdir) == []  # everything is fresh
 
-    first, second, third = (ids[str(p)] for p in paths[:3])
+    first, second, third = (ids[p.name] for p in paths[:3])  # paths relative to the library, "default"
     (thumb_path,) = query(workdir, "SELECT json_extract(thumbnails, '$.thumb.path') FROM photos WHERE id = ?",
                           (first,))[0]
     (workdir / "storage" / thumb_path).unlink()  # a thumbnail file is gone

@@ -12,6 +12,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,11 @@ def _schema(path: Path) -> set[tuple[str, str]]:
     with sqlite3.connect(path) as conn:  # inspecting storage on purpose: the two schemas must match
         return {(r[0], r[1]) for r in conn.execute(
             "SELECT type, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' AND sql IS NOT NULL")}
+
+
+def _as_of_today(stored: str, download: dict) -> str:
+    """A download's status as a user sees it now: "expired" once its expiry has passed."""
+    return "expired" if datetime.fromisoformat(download["expires_at"]) <= datetime.now(timezone.utc) else stored
 
 
 def _photojobs(cwd: Path, *args: str) -> subprocess.CompletedProcess:
@@ -75,8 +81,11 @@ def test_migrate_upgrades_a_release_0_1_0_database_and_keeps_its_work(old_worksp
         order = show_order(app, 1)
         assert order["email"] == "ada@example.com" and order["photo_count"] == 3
         downloads = {d["id"]: d for d in list_downloads(app)}
-        assert downloads[1]["status"] == "ready" and downloads[1]["file_count"] == 3
-        assert downloads[2]["status"] == "pending" and downloads[2]["notify"] is True
+        # The fixture's expiry dates are kept; whether they have passed depends on today.
+        assert downloads[1]["expires_at"] == "2026-12-08T22:33:29+00:00"
+        assert downloads[2]["expires_at"] == "2026-12-04T22:33:30+00:00"
+        assert downloads[1]["status"] == _as_of_today("ready", downloads[1]) and downloads[1]["file_count"] == 3
+        assert downloads[2]["status"] == _as_of_today("pending", downloads[2]) and downloads[2]["notify"] is True
 
         outbox = {row["id"]: row for row in list_outbox(app)}
         assert (outbox[1]["status"], outbox[2]["status"]) == ("sent", "pending")
@@ -96,3 +105,28 @@ def test_migrate_upgrades_a_release_0_1_0_database_and_keeps_its_work(old_worksp
         after = ops.status(app)["queues"]["default"]
         assert (after["pending"], after["delayed"], after["failed"]) == (0, 1, 2)
         assert ops.list_batches(app)[0]["finished"] is True
+
+
+def test_migrate_files_absolute_paths_under_the_default_library(old_workspace: Path) -> None:
+    """m008: the longest common folder of the photos' absolute paths becomes library
+    "default" and each path relative to it; `photos list` shows the same paths as before;
+    a ready archive's path becomes relative to the storage root."""
+    import json
+
+    import photojobs
+    from photojobs.libraries import listing
+    from photojobs.storage import downloads, photos
+
+    with sqlite3.connect(old_workspace / "photojobs.db") as conn:  # what 0.1.0 stored, read before the upgrade
+        before = [r[0] for r in conn.execute("SELECT path FROM photos ORDER BY id")]
+    assert _photojobs(old_workspace, "migrate").returncode == 0
+    listed = _photojobs(old_workspace, "photos", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [p["path"] for p in json.loads(listed.stdout)] == before
+    assert {p["library"] for p in json.loads(listed.stdout)} == {"default"}
+    with photojobs.connect(old_workspace / "photojobs.toml") as app:
+        shoot = str(Path(before[0]).parent)
+        assert [(lib["name"], lib["folder"], lib["source"], lib["photos"]) for lib in listing(app.settings, app.backend)
+                ] == [("default", shoot, "database", 4)]
+        assert [r["path"] for r in photos.listed(app.backend)] == [Path(p).name for p in before]
+        assert downloads.get(app.backend, 1)["path"] == "downloads/order-1-download-1.zip"
