@@ -14,7 +14,7 @@ from .settings import Settings
 
 __all__ = ["App", "Dispatch", "JobContext", "connect", "job", "LeaseLost", "PermanentFailure", "PhotojobsError",
            "RetryLater", "Settings"]
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 # A library logs, the application decides where to: the CLI adds its handlers.
 logging.getLogger("photojobs").addHandler(logging.NullHandler())
