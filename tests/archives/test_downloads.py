@@ -210,5 +210,5 @@ def test_downloads_conversion_setting_is_the_default_and_checked(workdir, order)
         assert create_download(app, order[0]["id"])["conversion"] == "thumb"
         assert create_download(app, order[0]["id"], conversion="web")["conversion"] == "web"
     config.write_text(config.read_text().replace('"thumb"', '"huge"'))
-    with photojobs.connect(config) as app, pytest.raises(ConfigError, match=r"\[downloads\] conversion"):
-        create_download(app, order[0]["id"])
+    with pytest.raises(ConfigError, match=r"\[downloads\] conversion"):  # checked when the settings load
+        photojobs.connect(config)

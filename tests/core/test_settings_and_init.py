@@ -20,7 +20,7 @@ def test_precedence_defaults_file_env_flags(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert load().lease == 60.0
     (tmp_path / "photojobs.toml").write_text("lease = 10\ngrace = 5\n[mail]\ntransport = 'file'\n")
-    assert load().lease == 10.0 and load().section("mail") == {"transport": "file"}
+    assert load().lease == 10.0 and load().mail.transport == "file"
     assert load(env={"PHOTOJOBS_LEASE": "20"}).lease == 20.0
     assert load(env={"PHOTOJOBS_LEASE": "20"}, lease=30).lease == 30.0
     assert load(env={"PHOTOJOBS_LEASE": "20"}).grace == 5.0
@@ -103,9 +103,6 @@ def test_the_config_init_writes_documents_every_table_with_examples_that_load(tm
     """Uncommenting the examples `init` wrote gives a config every feature accepts."""
     import re
 
-    from photojobs.archives.downloads import default_conversion, default_expires_days
-    from photojobs.mail.config import mail_config
-    from photojobs.photos.thumbnails import thumbnail_settings
     from photojobs.settings import load
 
     assert run(["init"], tmp_path).returncode == 0
@@ -118,28 +115,24 @@ def test_the_config_init_writes_documents_every_table_with_examples_that_load(tm
     config.write_text(uncommented + "\n")
     settings = load(config=config)
     assert settings.base_url == "https://photos.example.com"
-    mail = mail_config(settings, env={})
+    mail = settings.mail
     assert (mail.transport, mail.host, mail.port, mail.tls) == ("smtp", "smtp.example.com", 587, "starttls")
-    thumbs = thumbnail_settings(settings.section("thumbnails"))
-    assert [(c.name, c.width) for c in thumbs.conversions] == [("thumb", 320), ("web", 2048)]
-    assert default_expires_days(settings) == 7 and default_conversion(settings) == "web"
+    assert [(c.name, c.width) for c in settings.thumbnails.conversions] == [("thumb", 320), ("web", 2048)]
+    assert settings.downloads.expires_days == 7 and settings.downloads.conversion == "web"
 
 
 def test_the_readme_settings_example_loads(tmp_path):
     import re
 
-    from photojobs.archives.downloads import default_conversion
-    from photojobs.mail.config import mail_config
-    from photojobs.photos.thumbnails import thumbnail_settings
     from photojobs.settings import load
 
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     [example] = [b for b in re.findall(r"```toml\n(.*?)```", readme, re.S) if "[downloads]" in b]
     (tmp_path / "photojobs.toml").write_text(example)
     settings = load(config=tmp_path / "photojobs.toml")
-    assert mail_config(settings, env={}).transport == "smtp"
-    assert len(thumbnail_settings(settings.section("thumbnails")).conversions) == 2
-    assert default_conversion(settings) == "web"
+    assert settings.mail.transport == "smtp"
+    assert len(settings.thumbnails.conversions) == 2
+    assert settings.downloads.conversion == "web"
 
 
 @pytest.mark.parametrize("table, message", [
