@@ -24,7 +24,6 @@ import dataclasses
 import errno
 import logging
 import os
-import secrets
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
@@ -97,6 +96,8 @@ def _check_conversion(settings: "Settings", conversion: str | None) -> None:
 def create_download(app: "App", order_id: int, *, expires_days: float | None = None, notify: bool = False,
                     conversion: str | None = None) -> dict[str, Any]:
     """Create a pending download for `order_id` and queue its archive, in one transaction."""
+    import secrets  # here: every command's settings load imports this module ([downloads]), few make a token
+
     from ..orders import get_order_row
 
     days = app.settings.downloads.expires_days if expires_days is None else expires_days

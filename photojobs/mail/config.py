@@ -33,7 +33,6 @@ With tls = "none" a login is refused unless the host is a loopback address.
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import os
 from pathlib import Path
 from typing import Any, Mapping
@@ -77,6 +76,8 @@ class MailConfig:
     def host_is_loopback(self) -> bool:
         if self.host == "localhost":
             return True
+        import ipaddress  # here: every command's settings load imports this module
+
         try:
             return ipaddress.ip_address(self.host).is_loopback
         except ValueError:
