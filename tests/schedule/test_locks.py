@@ -14,7 +14,6 @@ from photojobs.settings import load
 from tests.conftest import wait_for
 
 
-
 def _dispatch_sleepy(cli, workdir, queue: str, seconds: float, name: str = "job") -> str:
     marker = str(workdir / f"{name}.started")
     done = cli("dispatch", "sleepy", "--queue", queue, "--payload", json.dumps({"seconds": seconds, "marker": marker}))
