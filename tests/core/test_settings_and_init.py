@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 import stat
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import pytest
 
 from photojobs.errors import ConfigError
 from photojobs.settings import load
-from tests.conftest import cli_env
+from tests.conftest import cli_env, storage_rows
 
 
 def test_precedence_defaults_file_env_flags(tmp_path, monkeypatch):
@@ -49,14 +48,15 @@ def test_init_twice_changes_nothing_and_files_are_private(tmp_path):
     assert first.returncode == 0, first.stderr
     config = (tmp_path / "photojobs.toml").read_text()
     db = tmp_path / "photojobs.db"
-    before = sqlite3.connect(db).execute("SELECT name, applied_at FROM migrations").fetchall()
+    # the migration records and the journal mode, read from storage on purpose: init's own effects
+    before = storage_rows(tmp_path, "SELECT name, applied_at FROM migrations")
     second = run(["init"], tmp_path)
     assert second.returncode == 0 and "up to date" in second.stdout
     assert (tmp_path / "photojobs.toml").read_text() == config
-    assert sqlite3.connect(db).execute("SELECT name, applied_at FROM migrations").fetchall() == before
+    assert storage_rows(tmp_path, "SELECT name, applied_at FROM migrations") == before
     assert stat.S_IMODE(os.stat(db).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(tmp_path / "photojobs.toml").st_mode) == 0o600
-    assert sqlite3.connect(db).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert storage_rows(tmp_path, "PRAGMA journal_mode")[0][0] == "wal"
     assert (tmp_path / "storage" / "logs").is_dir()
 
 
@@ -78,9 +78,8 @@ def test_corrupt_database_exits_3(tmp_path):
 
 def test_old_schema_asks_for_migrate(tmp_path):
     assert run(["init"], tmp_path).returncode == 0
-    conn = sqlite3.connect(tmp_path / "photojobs.db")
-    conn.execute("DELETE FROM migrations WHERE name = 'm002_domain'")
-    conn.commit()
+    # a database left behind by older code, made by forgetting a migration in storage, on purpose
+    storage_rows(tmp_path, "DELETE FROM migrations WHERE name = 'm002_domain'")
     result = run(["work", "--stop-when-empty"], tmp_path)
     assert result.returncode == 3 and "photojobs migrate" in result.stderr
 

@@ -55,7 +55,7 @@ def test_an_older_database_upgrades_and_marks_fixed_failures(opsdir, run, run_js
     failures a later done job with the same key already fixed."""
     import sqlite3
 
-    conn = sqlite3.connect(opsdir / "photojobs.db", isolation_level=None)
+    conn = sqlite3.connect(opsdir / "photojobs.db", isolation_level=None)  # an older schema, made on purpose
     conn.executescript("""
         DROP TRIGGER jobs_supersede;
         DROP INDEX jobs_unique_key;
