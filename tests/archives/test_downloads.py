@@ -187,7 +187,7 @@ def test_a_mail_set_up_that_refuses_the_notice_leaves_the_archive_ready(app, ord
     import photojobs.mail
 
     def refuse(*args, **kwargs):
-        with app.transaction() as conn:  # a half-queued mail is rolled back with it
+        with app.transaction() as conn:  # a half-queued mail (a stand-in's own row) is rolled back with it
             conn.execute("INSERT INTO outbox (template, to_addr, status, created_at) VALUES ('x', 'y', 'pending', 0)")
         raise UsageError("[mail] from is not one address")
 

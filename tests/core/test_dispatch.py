@@ -61,6 +61,7 @@ def test_bulk_dispatch_is_one_transaction_and_a_batch(app):
 
 
 def test_dispatch_inside_your_transaction_rolls_back_with_your_data(app):
+    """The caller's own rows go in with tx.execute, the documented API for them (README)."""
     with pytest.raises(RuntimeError):
         with app.transaction() as conn:
             conn.execute("INSERT INTO orders (email, created_at) VALUES ('a@b.c', 0)")
