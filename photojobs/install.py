@@ -85,7 +85,7 @@ def migrate_database(settings: Settings, create: bool = False) -> list[str]:
         postgres_engine()  # psycopg is there, or a clear error
         from .storage.pg_migrations import migrate_url
 
-        return migrate_url(settings.db, create=create, section=settings.section("postgres"))
+        return migrate_url(settings.db, create=create, section=settings.postgres)
     conn = open_database(settings, create=create, check_schema=False)
     try:
         return migrate(conn)

@@ -44,18 +44,29 @@ class LibraryUnavailable(RetryLater):
         super().__init__(message, delay=UNAVAILABLE_RETRY_DELAY)
 
 
-def configured(settings: Any) -> dict[str, str]:
-    """The [libraries] table of photojobs.toml (name -> absolute folder, normalised);
-    a bad name or a relative folder is a ConfigError. Folders are not checked to exist."""
-    where = f"{settings.config_path or 'photojobs.toml'}: [libraries]"
-    found = {}
-    for name, folder in settings.section("libraries").items():
+@dataclasses.dataclass(frozen=True)
+class LibrarySettings:
+    """The [libraries] table: name -> absolute folder on this host, normalised."""
+
+    folders: tuple[tuple[str, str], ...] = ()
+
+
+def parse_libraries(table: Any, settings: Any = None, env: Any = None) -> LibrarySettings:
+    """Read when the settings load (settings.SECTIONS): a bad name or a relative folder is
+    a ConfigError for every command. Folders are not checked to exist (a share may be down)."""
+    found = []
+    for name, folder in table.items():
         if not NAME.match(name):
-            raise ConfigError(f"{where} {name!r} is not a library name: use lowercase letters, digits, - and _")
+            raise ConfigError(f"[libraries] {name!r} is not a library name: use lowercase letters, digits, - and _")
         if not isinstance(folder, str) or not os.path.isabs(os.path.expanduser(folder)):
-            raise ConfigError(f"{where} {name} = {folder!r} is not an absolute folder")
-        found[name] = os.path.normpath(os.path.expanduser(folder))
-    return found
+            raise ConfigError(f"[libraries] {name} = {folder!r} is not an absolute folder")
+        found.append((name, os.path.normpath(os.path.expanduser(folder))))
+    return LibrarySettings(tuple(found))
+
+
+def configured(settings: Any) -> dict[str, str]:
+    """This host's [libraries]: name -> absolute folder."""
+    return dict(settings.section_of("libraries").folders)
 
 
 def _text(value: str | bytes) -> str:

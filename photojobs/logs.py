@@ -17,6 +17,7 @@ The worker and the runner log through `logging.getLogger("photojobs.worker")` wi
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import fcntl
 import json
@@ -26,9 +27,9 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
-from .settings import check_number
+from .settings import check_keys, check_number
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -43,6 +44,23 @@ LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 VERBOSE = 0  # the CLI's -v count: worker processes print tracebacks only when it is set
 
 _STANDARD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}
+
+
+@dataclasses.dataclass(frozen=True)
+class LogSettings:
+    """`[logs]`: max_mb (10) is the size at which the file is rotated (0: never), backups (5)
+    how many rotated files are kept."""
+
+    max_bytes: int = DEFAULT_MAX_BYTES
+    backups: int = DEFAULT_BACKUPS
+
+
+def parse_logs(table: Mapping[str, Any], settings: Any = None, env: Any = None) -> LogSettings:
+    """The [logs] table (settings.SECTIONS)."""
+    check_keys(table, {"max_mb", "backups"}, "[logs]")
+    max_mb = check_number(table.get("max_mb", DEFAULT_MAX_BYTES / 2**20), "max_mb", "[logs]")
+    backups = check_number(table.get("backups", DEFAULT_BACKUPS), "backups", "[logs]", 1, 1000, whole=True)
+    return LogSettings(int(max_mb * 2**20), backups)
 
 
 def log_dir(settings: "Settings") -> Path:
@@ -267,15 +285,13 @@ def configure(settings: "Settings", console_level: int | None = logging.INFO, fi
     Idempotent: handlers installed by an earlier call are replaced. `[logs]` in
     photojobs.toml may set `max_mb` (10) and `backups` (5).
     """
-    options = settings.section("logs")
+    options = settings.logs
     logger = logging.getLogger("photojobs")
     for handler in list(logger.handlers):
         if isinstance(handler, (JsonLinesHandler, ConsoleHandler)):
             logger.removeHandler(handler)
             handler.close()
-    max_bytes = int(check_number(options.get("max_mb", DEFAULT_MAX_BYTES / 2**20), "max_mb", "[logs]") * 2**20)
-    backups = check_number(options.get("backups", DEFAULT_BACKUPS), "backups", "[logs]", 1, 1000, whole=True)
-    logger.addHandler(JsonLinesHandler(log_path(settings), max_bytes, backups, level=file_level))
+    logger.addHandler(JsonLinesHandler(log_path(settings), options.max_bytes, options.backups, level=file_level))
     if console_level is not None:
         logger.addHandler(ConsoleHandler(level=console_level))
 

@@ -28,38 +28,28 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 import signal
 import threading
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Callable, Iterable
+from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from .app import App, Dispatch
 from .errors import ConfigError, InvalidPayload, PhotojobsError, UnknownJob
+from .schedule_config import UNITS, TaskSettings, crontab_weekdays, parse_every  # noqa: F401 - re-exported
 from .settings import Settings
 from .storage import schedule_runs
 
 log = logging.getLogger("photojobs.schedule")
 
 UTC = timezone.utc
-DEFAULT_TIMEZONE = "UTC"
-DEFAULT_TASKS: dict[str, dict[str, Any]] = {
-    "cleanup-downloads": {"cron": "0 3 * * *", "job": "cleanup_downloads"},
-    "prune-failed": {"cron": "0 4 * * sun", "job": "prune_failed", "payload": {"hours": 168}},
-    "thumbnail-sweep": {"cron": "30 1 * * *", "job": "sweep_thumbnails"},
-}
-TASK_KEYS = {"cron", "every", "job", "payload", "queue", "timezone", "enabled"}
 WAKE_EVERY = 10.0  # seconds: the clock is re-read this often, so a resumed laptop is noticed soon
 RETRY_AFTER = 30.0  # seconds before a run that could not be enqueued is tried again
 ONCE_WINDOW = 300.0  # seconds `run --once` looks back for a task that has never run
-_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-_PERIOD = re.compile(r"(\d+)\s*([smhdw])")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 # -- triggers ---------------------------------------------------------------------------------
@@ -92,47 +82,10 @@ def _second_occurrence(moment: datetime) -> bool:
     return moment.fold == 1 and moment.utcoffset() != moment.replace(fold=0).utcoffset()
 
 
-def crontab_weekdays(field: str) -> str:
-    """Crontab's weekday numbers (0 and 7 Sunday) as names, which APScheduler 3.x reads right
-    (its own numbers start at Monday)."""
-    if field == "*" or re.search(r"[a-zA-Z]", field):
-        return field
-    days: set[int] = set()
-    for part in field.split(","):
-        span, _, step = part.partition("/")
-        if span == "*":
-            low, high = 0, 6
-        elif "-" in span:
-            low, high = (int(x) for x in span.split("-", 1))
-        else:
-            low = high = int(span)
-            if step:
-                high = 7
-        if not (0 <= low <= 7 and 0 <= high <= 7 and low <= high):
-            raise ValueError(f"weekday {part!r} is out of range 0-7")
-        days.update(d % 7 for d in range(low, high + 1, int(step or 1)))
-    return ",".join(_WEEKDAYS[d] for d in sorted(days))
-
-
-def parse_every(value: Any) -> int:
-    """Seconds of an `every` value: a whole number of seconds, or text such as "90s", "1h30m"."""
-    if isinstance(value, bool):
-        raise ValueError("not a period")
-    if isinstance(value, int):
-        seconds = value
-    elif isinstance(value, str) and re.fullmatch(r"\s*(\d+\s*[smhdw]\s*)+", value):
-        seconds = sum(int(n) * _UNITS[u] for n, u in _PERIOD.findall(value))
-    else:
-        raise ValueError("not a period")
-    if seconds < 1:
-        raise ValueError("a period must be at least one second")
-    return seconds
-
-
 def describe_every(seconds: int) -> str:
     parts = []
     for unit in ("d", "h", "m", "s"):
-        count, seconds = divmod(seconds, _UNITS[unit])
+        count, seconds = divmod(seconds, UNITS[unit])
         if count:
             parts.append(f"{count}{unit}")
     return "".join(parts)
@@ -141,15 +94,8 @@ def describe_every(seconds: int) -> str:
 # -- tasks ------------------------------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
-class Task:
-    name: str
-    job: str
-    payload: dict
-    timezone: str
-    cron: str | None = None
-    every: int | None = None  # seconds
-    queue: str | None = None
-    enabled: bool = True
+class Task(TaskSettings):
+    """A configured task (schedule_config.TaskSettings) with its APScheduler trigger."""
 
     @property
     def zone(self) -> ZoneInfo:
@@ -212,71 +158,18 @@ class Task:
 
 
 def load_tasks(settings: Settings) -> list[Task]:
-    """The default tasks merged with `[schedule]` of the config, in order; disabled ones included."""
-    section = settings.section("schedule")
-    default_zone = section.pop("timezone", DEFAULT_TIMEZONE)
-    _check_zone(default_zone, "[schedule] timezone")
-    entries = {name: dict(spec) for name, spec in DEFAULT_TASKS.items()}
-    for name, table in section.items():
-        if not isinstance(table, dict):
-            raise ConfigError(f"[schedule] {name} = {table!r}: expected a table [schedule.{name}]"
-                              " (the only plain key is timezone)")
-        unknown = sorted(set(table) - TASK_KEYS)
-        if unknown:
-            raise ConfigError(f"[schedule.{name}]: unknown key {unknown[0]!r} (known: {', '.join(sorted(TASK_KEYS))})")
-        merged = {**entries.get(name, {}), **table}
-        for key in ("cron", "every"):  # a rule given here replaces the default's other kind
-            if key in table:
-                merged.pop("every" if key == "cron" else "cron", None)
-        entries[name] = merged
-    return [_task(name, spec, default_zone) for name, spec in entries.items()]
-
-
-def _check_zone(name: Any, where: str) -> None:
-    try:
-        if not isinstance(name, str) or not name:
-            raise ValueError
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"{where} = {name!r} is not a known time zone (e.g. \"Europe/Amsterdam\", \"UTC\")") from None
-
-
-def _task(name: str, spec: dict, default_zone: str) -> Task:
-    where = f"[schedule.{name}]"
-    if ("cron" in spec) == ("every" in spec):
-        raise ConfigError(f"{where} needs exactly one of cron = \"M H DOM MON DOW\" or every = \"10m\"")
-    job_name = spec.get("job")
-    if not isinstance(job_name, str) or not job_name:
-        raise ConfigError(f"{where} needs job = \"<registered job name>\"")
-    payload = spec.get("payload", {})
-    if not isinstance(payload, dict):
-        raise ConfigError(f"{where} payload must be a table, e.g. payload = {{ hours = 168 }}")
-    zone = spec.get("timezone", default_zone)
-    _check_zone(zone, f"{where} timezone")
-    enabled = spec.get("enabled", True)
-    if not isinstance(enabled, bool):
-        raise ConfigError(f"{where} enabled must be true or false")
-    queue = spec.get("queue")
-    if queue is not None and (not isinstance(queue, str) or not queue):
-        raise ConfigError(f"{where} queue must be a queue name")
-    every = None
-    if "every" in spec:
+    """The tasks of `settings.schedule` (the defaults merged with [schedule], checked at load),
+    in order, disabled ones included. A cron rule APScheduler refuses though its fields
+    passed the load's check is a ConfigError here."""
+    tasks = [Task(**vars(spec)) for spec in settings.schedule.tasks]
+    for task in (t for t in tasks if t.cron):
         try:
-            every = parse_every(spec["every"])
-        except ValueError:
-            raise ConfigError(f"{where} every = {spec['every']!r} is not a period"
-                              " (seconds, or text like \"90s\", \"10m\", \"1h30m\", \"1d\")") from None
-    cron = spec.get("cron")
-    task = Task(name, job_name, payload, zone, cron=cron if isinstance(cron, str) else None, every=every,
-                queue=queue, enabled=enabled)
-    if "cron" in spec:
-        try:
-            if not isinstance(cron, str):
-                raise ValueError("not text")
             task.trigger()
         except ValueError as exc:
-            raise ConfigError(f"{where} cron = {cron!r} is not a crontab expression: {exc}") from None
-    return task
+            where = f"{settings.config_path}: " if settings.config_path else ""
+            raise ConfigError(f"{where}[schedule.{task.name}] cron = {task.cron!r} is not a crontab expression:"
+                              f" {exc}") from None
+    return tasks
 
 
 def check_jobs(app: App, tasks: Iterable[Task]) -> None:

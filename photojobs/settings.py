@@ -1,20 +1,32 @@
 """Settings, resolved once: defaults < photojobs.toml < PHOTOJOBS_* environment < flags.
 
-Top-level scalar keys are fields of `Settings`; tables such as `[mail]`, `[thumbnails]`
-or `[schedule]` are kept as plain dicts in `Settings.sections` and read by the module
-that owns them, so a setting lives next to the code that uses it.
+Top-level scalar keys are fields of `Settings`. Each table (`[logs]`, `[thumbnails]`,
+`[downloads]`, `[mail]`, `[schedule]`, `[postgres]`) is parsed once, when the settings
+load, by a function in the module that owns it (SECTIONS names them), into a frozen
+dataclass: `settings.thumbnails.conversions`, `settings.mail.transport`. A setting lives
+next to the code that uses it, and any bad key or value in any table is one ConfigError
+at load, for every command.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import math
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .archives.downloads import DownloadSettings
+    from .logs import LogSettings
+    from .mail.config import MailConfig
+    from .photos.thumbnails import ThumbnailSettings
+    from .schedule_config import ScheduleSettings
+    from .storage.pg_settings import PostgresSettings
 
 CONFIG_NAME = "photojobs.toml"
 ENV_PREFIX = "PHOTOJOBS_"
@@ -35,7 +47,7 @@ class Settings:
     base_url: str = "http://localhost:8000"
     imports: tuple[str, ...] = ()
     config_path: str | None = None  # the file these settings came from, if any
-    sections: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+    sections: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # table name -> its parsed dataclass
 
     @property
     def root(self) -> Path:
@@ -50,10 +62,42 @@ class Settings:
     def storage_path(self) -> Path:
         return (self.root / self.storage).resolve()
 
-    def section(self, name: str) -> dict[str, Any]:
-        return dict(self.sections.get(name, {}))
+    def section_of(self, name: str) -> Any:
+        """The parsed table `name` (a frozen dataclass); its defaults if these settings were
+        made without `load()`."""
+        if name in self.sections:
+            return self.sections[name]
+        if name not in SECTIONS:
+            raise KeyError(f"no settings table [{name}]")
+        return _parser(name)({}, self, {})
+
+    @property
+    def logs(self) -> "LogSettings":
+        return self.section_of("logs")
+
+    @property
+    def thumbnails(self) -> "ThumbnailSettings":
+        return self.section_of("thumbnails")
+
+    @property
+    def downloads(self) -> "DownloadSettings":
+        return self.section_of("downloads")
+
+    @property
+    def mail(self) -> "MailConfig":
+        return self.section_of("mail")
+
+    @property
+    def schedule(self) -> "ScheduleSettings":
+        return self.section_of("schedule")
+
+    @property
+    def postgres(self) -> "PostgresSettings":
+        return self.section_of("postgres")
 
     def replace(self, **changes: Any) -> "Settings":
+        """A copy with `changes`; the tables stay as parsed at load (paths in them, such as
+        [mail] templates, were resolved against the loaded root and storage)."""
         return dataclasses.replace(self, **changes)
 
 
@@ -148,25 +192,48 @@ def read_config(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
 
 
-# The tables of photojobs.toml and the keys each takes, checked when the settings load: a
-# misspelt table or key is one line with exit 3, not a setting silently ignored. [mail],
-# [thumbnails] and [schedule] (None here) have nested tables and are checked key by key
-# by their own modules, which parse them.
-TABLES: dict[str, frozenset[str] | None] = {
-    "logs": frozenset({"max_mb", "backups"}),
-    "downloads": frozenset({"expires_days", "conversion", "grace_seconds"}),
-    "postgres": frozenset({"pool_size", "pool_timeout", "idle_in_transaction_timeout", "listen", "prepare"}),
-    "mail": None, "thumbnails": None, "schedule": None,
-    "libraries": None,  # name = "/folder/on/this/host"; checked by photojobs.libraries
+# The tables of photojobs.toml: name -> "module:parser", parsed in this order (a parser
+# may read a table parsed before it: [downloads] conversion names a [thumbnails] one).
+# A parser lives in the module that owns its table and is called as
+# parser(table, settings, env) -> a frozen dataclass: `table` the dict from the file ({}
+# when it has none), `settings` the top-level settings (with the tables parsed so far),
+# `env` the environment. It refuses an unknown key (nested tables too) and a bad value with
+# a ConfigError "[table] key ...", which load() prefixes with the file. Parsers run for
+# every command, `status` included: they import nothing heavy (no Pillow, jinja2,
+# APScheduler or psycopg). A new table is one entry here.
+SECTIONS: dict[str, str] = {
+    "logs": "photojobs.logs:parse_logs",
+    "thumbnails": "photojobs.photos.thumbnails:thumbnail_settings",
+    "downloads": "photojobs.archives.downloads:parse_downloads",
+    "mail": "photojobs.mail.config:parse_mail",
+    "schedule": "photojobs.schedule_config:parse_schedule",
+    "postgres": "photojobs.storage.pg_settings:parse_postgres",
+    "libraries": "photojobs.libraries:parse_libraries",
 }
 
 
-def _check_table(path: Path, name: str, table: dict) -> None:
-    if name not in TABLES:
-        raise ConfigError(f"{path}: unknown table [{name}] (known: {', '.join(f'[{t}]' for t in TABLES)})")
-    unknown = sorted(set(table) - TABLES[name]) if TABLES[name] is not None else []
+def _parser(name: str) -> Any:
+    module, _, function = SECTIONS[name].partition(":")
+    return getattr(importlib.import_module(module), function)
+
+
+def check_keys(table: Mapping[str, Any], known: set[str] | frozenset[str], where: str) -> None:
+    """Refuse a key of `table` that is not in `known`, naming it and the known ones."""
+    unknown = sorted(set(table) - set(known))
     if unknown:
-        raise ConfigError(f"{path}: [{name}] unknown key {unknown[0]!r} (known: {', '.join(sorted(TABLES[name]))})")
+        raise ConfigError(f"{where} unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
+
+
+def _parse_sections(tables: Mapping[str, Any], settings: Settings, env: Mapping[str, str],
+                    path: Path | None) -> Settings:
+    parsed: dict[str, Any] = {}  # a dict, not a read-only proxy: Settings go to worker processes by pickle
+    settings = settings.replace(sections=parsed)  # filled in place: each parser sees the tables before it
+    for name in SECTIONS:
+        try:
+            parsed[name] = _parser(name)(tables.get(name, {}), settings, env)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc.message}" if path else exc.message, hint=exc.hint) from None
+    return settings
 
 
 def load(
@@ -179,12 +246,13 @@ def load(
     path = find_config(config, env)
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}  # where each value came from, so an error names it
-    sections: dict[str, Any] = {}
+    tables: dict[str, Any] = {}
     if path:
         for key, value in read_config(path).items():
             if isinstance(value, dict):
-                _check_table(path, key, value)
-                sections[key] = value
+                if key not in SECTIONS:
+                    raise ConfigError(f"{path}: unknown table [{key}] (known: {', '.join(f'[{t}]' for t in SECTIONS)})")
+                tables[key] = value
             elif key in _FIELDS:
                 values[key], sources[key] = _coerce(key, value, str(path)), str(path)
             else:
@@ -203,4 +271,4 @@ def load(
     for name, allowed in (("durability", DURABILITIES), ("queue", ("database", "sync"))):
         if name in values and values[name] not in allowed:
             raise ConfigError(f"{sources[name]}: {name} must be one of {', '.join(allowed)}, not {values[name]!r}")
-    return Settings(**values, config_path=str(path) if path else None, sections=sections)
+    return _parse_sections(tables, Settings(**values, config_path=str(path) if path else None), env, path)

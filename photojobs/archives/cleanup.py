@@ -16,7 +16,7 @@ up and says so (`stopped_early`); the next run goes on where it stopped.
 Settings (photojobs.toml), optional:
 
     [downloads]
-    grace_seconds = 3600
+    grace_seconds = 3600    # read at load with the rest of [downloads] (downloads.py)
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
-from ..settings import check_number
 from ..storage import downloads as download_rows
 from .downloads import downloads_folder
 from .views import archive_path
@@ -36,14 +35,6 @@ from .zipwriter import TEMP_SUFFIX
 
 if TYPE_CHECKING:
     from ..app import App
-
-DEFAULT_GRACE_SECONDS = 3600.0
-
-
-def grace_seconds(app: "App") -> float:
-    value = app.settings.section("downloads").get("grace_seconds", DEFAULT_GRACE_SECONDS)
-    return check_number(value, "grace_seconds", "[downloads]")
-
 
 def _inside(path: Path, folder: Path) -> bool:
     return path.parent == folder
@@ -98,7 +89,7 @@ def cleanup_downloads(app: "App", *, dry_run: bool = False, now: float | None = 
         return bool(stopped)
 
     now = time.time() if now is None else now
-    grace = grace_seconds(app) if grace is None else grace
+    grace = app.settings.downloads.grace_seconds if grace is None else grace
     folder = downloads_folder(app.settings)
     expired = _expire(app, folder, now, dry_run, out_of_time)
     handled = {e["path"] for e in expired if e["path"]}
@@ -130,4 +121,4 @@ def cleanup_downloads(app: "App", *, dry_run: bool = False, now: float | None = 
             "kept_files": kept, "freed_bytes": freed, "stopped_early": bool(stopped)}
 
 
-__all__ = ["cleanup_downloads", "grace_seconds"]
+__all__ = ["cleanup_downloads"]

@@ -13,19 +13,23 @@ Settings (photojobs.toml), all optional:
     expires_days = 7        # how long a link works
     conversion = "web"      # archive this thumbnail conversion by default (--conversion
                             #   overrides it); without it, the original files
+    grace_seconds = 3600    # cleanup-downloads leaves younger stray files alone (cleanup.py)
+
+`parse_downloads` reads the table once, at load (settings.SECTIONS): `settings.downloads`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import logging
 import os
-import secrets
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from ..errors import ConfigError, LeaseLost, NotFound, PermanentFailure, RetryLater, UsageError
+from ..settings import check_keys, check_number
 from ..storage import downloads as download_rows
 from ..storage import orders as order_rows
 from .views import archive_path, download_url, download_view, effective_status  # noqa: F401 - importable from here too
@@ -39,7 +43,9 @@ log = logging.getLogger("photojobs.archives")
 JOB_NAME = "build_archive"
 STATUSES = ("pending", "ready", "failed", "expired")
 DEFAULT_EXPIRES_DAYS = 7.0
+MIN_EXPIRES_DAYS = 1 / 1440  # a minute
 MAX_EXPIRES_DAYS = 3650
+DEFAULT_GRACE_SECONDS = 3600.0
 DISK_FULL_RETRY_DELAY = 60.0
 _DISK_FULL = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
 CONTRACT_FIELDS = ("id", "order_id", "status", "path", "size_bytes", "file_count", "expires_at", "url", "error")
@@ -53,29 +59,30 @@ def archive_name(download_id: int, order_id: int) -> str:
     return f"order-{int(order_id)}-download-{int(download_id)}.zip"
 
 
-def default_expires_days(settings: "Settings") -> float:
-    value = settings.section("downloads").get("expires_days", DEFAULT_EXPIRES_DAYS)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_EXPIRES_DAYS:
-        raise ConfigError(f"[downloads] expires_days must be a number of days, 0-{MAX_EXPIRES_DAYS}, not {value!r}")
-    return float(value)
+@dataclasses.dataclass(frozen=True)
+class DownloadSettings:
+    expires_days: float = DEFAULT_EXPIRES_DAYS
+    conversion: str | None = None  # the thumbnail conversion archived when none is given
+    grace_seconds: float = DEFAULT_GRACE_SECONDS
 
 
-def default_conversion(settings: "Settings") -> str | None:
-    """[downloads] conversion: the thumbnail conversion archived when none is given."""
-    value = settings.section("downloads").get("conversion")
-    if value is None:
-        return None
+def parse_downloads(table: Mapping[str, Any], settings: "Settings", env: Any = None) -> DownloadSettings:
+    """The [downloads] table (settings.SECTIONS); after [thumbnails], whose conversion names
+    `conversion` must be one of."""
+    check_keys(table, {"expires_days", "conversion", "grace_seconds"}, "[downloads]")
+    expires_days = check_number(table.get("expires_days", DEFAULT_EXPIRES_DAYS), "expires_days", "[downloads]",
+                                MIN_EXPIRES_DAYS, MAX_EXPIRES_DAYS)
+    grace = check_number(table.get("grace_seconds", DEFAULT_GRACE_SECONDS), "grace_seconds", "[downloads]")
+    conversion = table.get("conversion")
     names = _conversion_names(settings)
-    if value not in names:
+    if conversion is not None and conversion not in names:
         raise ConfigError(f"[downloads] conversion must be a thumbnail conversion ({', '.join(names)}),"
-                          f" not {value!r}")
-    return value
+                          f" not {conversion!r}")
+    return DownloadSettings(expires_days, conversion, grace)
 
 
 def _conversion_names(settings: "Settings") -> list[str]:
-    from ..photos.thumbnails import thumbnail_settings
-
-    return [c.name for c in thumbnail_settings(settings.section("thumbnails")).conversions]
+    return [c.name for c in settings.thumbnails.conversions]
 
 
 def _check_conversion(settings: "Settings", conversion: str | None) -> None:
@@ -89,13 +96,15 @@ def _check_conversion(settings: "Settings", conversion: str | None) -> None:
 def create_download(app: "App", order_id: int, *, expires_days: float | None = None, notify: bool = False,
                     conversion: str | None = None) -> dict[str, Any]:
     """Create a pending download for `order_id` and queue its archive, in one transaction."""
+    import secrets  # here: every command's settings load imports this module ([downloads]), few make a token
+
     from ..orders import get_order_row
 
-    days = default_expires_days(app.settings) if expires_days is None else expires_days
+    days = app.settings.downloads.expires_days if expires_days is None else expires_days
     if not 0 < days <= MAX_EXPIRES_DAYS:
         raise UsageError(f"--expires-days must be more than 0 and at most {MAX_EXPIRES_DAYS}")
     if conversion is None:
-        conversion = default_conversion(app.settings)
+        conversion = app.settings.downloads.conversion
     _check_conversion(app.settings, conversion)
     now = time.time()
     with app.transaction() as tx:

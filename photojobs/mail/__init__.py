@@ -46,22 +46,20 @@ def send(app: Any, mailable: Mailable, to: str, *, queue: bool = True) -> int:
 
 def list_templates(settings: Any) -> list[dict]:
     """Every template: name, parts (text, html) and source (built-in or the override folder)."""
-    from .config import mail_config
     from .templates import Templates
 
-    return [t.as_dict() for t in Templates(mail_config(settings).templates).list()]
+    return [t.as_dict() for t in Templates(settings.mail.templates).list()]
 
 
 def preview(settings: Any, template: str, *, app: Any = None, order_id: int | None = None,
             download_id: int | None = None, to: str | None = None):
     """Render a template as the message it would send (an EmailMessage). Without an order
     or download a made-up sample is shown; with them, `app` is needed to read the data."""
-    from .config import mail_config
     from .context import build_context, sample_context
     from .message import build_message, domain_of, new_message_id, parse_sender
     from .templates import Templates
 
-    config = mail_config(settings)
+    config = settings.mail
     templates = Templates(config.templates)
     templates.check(template)
     sender = parse_sender(config.sender)[1]

@@ -22,6 +22,9 @@
                               #   system's CAs are always trusted, certificates are
                               #   always verified and the host name checked
 
+`parse_mail` reads the table once, when the settings load (settings.SECTIONS):
+`settings.mail` is the MailConfig.
+
 The password is never read from the config file (a `password` key is refused): it comes
 from the environment, and never reaches logs, the outbox or the failed table.
 With tls = "none" a login is refused unless the host is a loopback address.
@@ -30,13 +33,12 @@ With tls = "none" a login is refused unless the host is a loopback address.
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import os
 from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import ConfigError
-from ..settings import LARGEST, check_number
+from ..settings import LARGEST, check_keys, check_number
 
 TRANSPORTS = ("file", "smtp")
 TLS_MODES = ("starttls", "ssl", "none")
@@ -74,6 +76,8 @@ class MailConfig:
     def host_is_loopback(self) -> bool:
         if self.host == "localhost":
             return True
+        import ipaddress  # here: every command's settings load imports this module
+
         try:
             return ipaddress.ip_address(self.host).is_loopback
         except ValueError:
@@ -100,16 +104,14 @@ def _path(root: Path, value: str | None) -> Path | None:
     return (root / Path(value).expanduser()).resolve() if value else None
 
 
-def mail_config(settings: Any, env: Mapping[str, str] | None = None) -> MailConfig:
-    """Read and check the [mail] table of `settings` (a photojobs Settings)."""
+def parse_mail(table: Mapping[str, Any], settings: Any, env: Mapping[str, str] | None = None) -> MailConfig:
+    """Read and check the [mail] table (settings.SECTIONS); `settings` gives the folders
+    relative paths are resolved against."""
     env = os.environ if env is None else env
-    table = settings.section("mail")
     if "password" in table:
         raise ConfigError("[mail] password is not read from the config file",
                           hint=f"put it in the environment variable {PASSWORD_ENV}")
-    unknown = sorted(set(table) - _KEYS)
-    if unknown:
-        raise ConfigError(f"[mail] unknown key {unknown[0]!r} (known: {', '.join(sorted(_KEYS))})")
+    check_keys(table, _KEYS, "[mail]")
     tls = _text(table, "tls", "starttls", TLS_MODES)
     config = MailConfig(
         transport=_text(table, "transport", "file", TRANSPORTS),

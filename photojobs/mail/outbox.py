@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from ..errors import LeaseLost, NotFound, PermanentFailure, UsageError
 from ..storage import outbox as outbox_rows
-from .config import MailConfig, mail_config
+from .config import MailConfig
 from .message import build_message, check_address, domain_of, new_message_id, parse_sender
 from .transports import DeliveryDeferred, DeliveryRefused, DeliveryUncertain, make_transport, scrub, secret_forms
 
@@ -36,7 +36,7 @@ class Mailer:
     def __init__(self, app: Any, transport: Any = None, env: Any = None):
         self.app = app
         self.env = env
-        self.config: MailConfig = mail_config(app.settings, env)
+        self.config: MailConfig = app.settings.mail
         self._transport = transport
         self._templates = None
 

@@ -104,7 +104,7 @@ def process_photo(app: "App", photo_id: int, regenerate: bool = False,
     path = libraries.of_app(app).require(row["library"], row["path"])  # an unmounted library: retry later
     facts = read_facts(path)
     exif = read_exif(facts.data) if facts.data is not None else _exif_from_file(path)
-    settings = thumbs_mod.thumbnail_settings(app.settings.section("thumbnails"))
+    settings = app.settings.thumbnails
     source = facts.data if facts.data is not None else path
     with classified_io(path):
         image = thumbs_mod.open_image(source, settings.max_pixels, settings.max_scans)

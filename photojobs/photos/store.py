@@ -146,9 +146,6 @@ def queue_unqueued(app: "App", regenerate: bool = False) -> int:
     """Dispatch a job for every photo that needs one and has no live job: pending photos
     (added with --no-queue), and with `regenerate` the ready ones too (failed photos wait
     for `failed retry` or a changed file). Returns how many."""
-    from .thumbnails import thumbnail_settings
-
-    thumbnail_settings(app.settings.section("thumbnails"))  # a bad [thumbnails] table: ConfigError now, not per job
     result = AddResult()
     with app.transaction() as tx:
         ids = photo_rows.ids_to_process(tx, regenerate)

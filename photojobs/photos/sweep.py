@@ -32,7 +32,7 @@ def queue_stale_thumbnails(app: "App", limit: int = 100000) -> int:
     if PHOTO_JOB not in app.registry.names():
         log.warning("thumbnail sweep: no %s job is registered; nothing queued", PHOTO_JOB)
         return 0
-    settings = _thumbnail_settings(app)
+    settings = app.settings.thumbnails
     storage = app.settings.storage_path
     libs = libraries.of_app(app)
     chosen = [row["id"] for row in photo_rows.sweep_candidates(app.backend)
@@ -44,20 +44,6 @@ def queue_stale_thumbnails(app: "App", limit: int = 100000) -> int:
     queued = sum(1 for i in ids if i is not None)
     log.info("thumbnail sweep queued %d photo(s)", queued, extra={"event": "sweep_thumbnails"})
     return queued
-
-
-def _thumbnail_settings(app: "App") -> Any:
-    """The configured conversions (with their fingerprints), if the photos package offers them;
-    the sweep then also finds thumbnails made with old settings. None: check files only."""
-    try:
-        from .thumbnails import thumbnail_settings
-    except ImportError:
-        return None
-    try:
-        return thumbnail_settings(app.settings.section("thumbnails"))
-    except Exception as exc:  # noqa: BLE001 - a bad [thumbnails] table fails process_photo itself
-        log.warning("thumbnail sweep: cannot read [thumbnails] (%s); checking files only", exc)
-        return None
 
 
 def _needs_processing(row: Any, path: str, storage: Path, settings: Any) -> bool:
@@ -76,7 +62,5 @@ def _needs_processing(row: Any, path: str, storage: Path, settings: Any) -> bool
         return True
     if not thumbs or any(not (storage / entry.get("path", "")).is_file() for entry in thumbs.values()):
         return True
-    if settings is None:
-        return False
     return any(c.name not in thumbs or prints.get(c.name) != settings.fingerprint(c, row["sha256"])
                for c in settings.conversions)

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import io
 import json
 import warnings
@@ -50,7 +49,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import ConfigError, JobControl, PermanentFailure
-from ..settings import check_number
+from ..settings import check_keys, check_number
 from . import limits
 
 PIPELINE_VERSION = 1  # bump when the output of the same settings changes
@@ -110,6 +109,8 @@ class ThumbnailSettings:
 
     def fingerprint(self, conversion: Conversion, source_sha256: str) -> str:
         """Changes when the source or anything that shapes this conversion's output does."""
+        import hashlib  # here, not at the top: every command's settings load imports this module
+
         spec = {"v": PIPELINE_VERSION, "src": source_sha256, "colour": self.colour, "resample": self.resample,
                 **dataclasses.asdict(conversion)}
         return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:20]
@@ -124,43 +125,37 @@ class Thumbnail:
 
 
 def _conversion(name: str, table: Mapping[str, Any], defaults: Mapping[str, Any]) -> Conversion:
-    unknown = set(table) - CONVERSION_KEYS
-    if unknown:
-        raise ConfigError(f"[thumbnails.{name}]: unknown key {sorted(unknown)[0]!r}"
-                          f" (accepted: {', '.join(sorted(CONVERSION_KEYS))})")
-    size = table.get("size")
-    width, height = table.get("width", size), table.get("height", size)
-    for label, value in (("width", width), ("height", height)):
-        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 20000:
-            raise ConfigError(f"[thumbnails.{name}]: {label} (or size) must be a whole number of pixels, 1-20000")
+    check_keys(table, CONVERSION_KEYS, f"[thumbnails.{name}]")
+    where = f"[thumbnails.{name}]"
+    if "size" not in table and not {"width", "height"} <= set(table):
+        raise ConfigError(f"{where}: size (or width and height) is missing: the long side in pixels")
+    width, height = (check_number(table.get(key, table.get("size")), key if key in table else "size", where,
+                                  1, 20000, whole=True) for key in ("width", "height"))
     fmt = str(table.get("format", defaults.get("format", "jpeg"))).lower().replace("jpg", "jpeg")
-    quality = table.get("quality", defaults.get("quality", DEFAULT_QUALITY))
+    quality = check_number(table.get("quality", defaults.get("quality", DEFAULT_QUALITY)), "quality",
+                           where if "quality" in table else "[thumbnails]", 1, 100, whole=True)
     fit = table.get("fit", "contain")
     if fmt not in FORMATS:
         raise ConfigError(f"[thumbnails.{name}]: format must be jpeg or webp, not {fmt!r}")
-    if not isinstance(quality, int) or isinstance(quality, bool) or not 1 <= quality <= 100:
-        raise ConfigError(f"[thumbnails.{name}]: quality must be 1-100")
     if fit not in FITS:
         raise ConfigError(f"[thumbnails.{name}]: fit must be contain or cover, not {fit!r}")
     return Conversion(name, width, height, fit, fmt, quality)
 
 
-def thumbnail_settings(table: Mapping[str, Any] | None = None) -> ThumbnailSettings:
-    """Parse the [thumbnails] table (see the module docstring); ConfigError if it is wrong."""
+def thumbnail_settings(table: Mapping[str, Any] | None = None, settings: Any = None, env: Any = None
+                       ) -> ThumbnailSettings:
+    """Parse the [thumbnails] table (see the module docstring; settings.SECTIONS calls it at
+    load, so `settings.thumbnails` is the result); ConfigError if it is wrong."""
     table = dict(table or {})
     subtables = {k: v for k, v in table.items() if isinstance(v, Mapping)}
-    unknown = set(table) - GLOBAL_KEYS - set(subtables)
-    if unknown:
-        raise ConfigError(f"[thumbnails]: unknown key {sorted(unknown)[0]!r}"
-                          f" (accepted: {', '.join(sorted(GLOBAL_KEYS))} and conversion tables)")
+    check_keys({k: v for k, v in table.items() if k not in subtables}, GLOBAL_KEYS, "[thumbnails]")
     for name in subtables:
         if not name.replace("_", "").replace("-", "").isalnum():
             raise ConfigError(f"[thumbnails.{name}]: a conversion name is letters, digits, - and _")
     tables = subtables or {name: {"size": size} for name, size in DEFAULT_CONVERSIONS.items()}
     conversions = tuple(_conversion(name, t, table) for name, t in tables.items())
-    max_pixels = table.get("max_pixels", DEFAULT_MAX_PIXELS)
-    if not isinstance(max_pixels, int) or isinstance(max_pixels, bool) or max_pixels < 1:
-        raise ConfigError("[thumbnails]: max_pixels must be a positive whole number")
+    max_pixels = check_number(table.get("max_pixels", DEFAULT_MAX_PIXELS), "max_pixels", "[thumbnails]", 1,
+                              whole=True)
     colour = table.get("colour", "keep")
     if colour not in COLOURS:
         raise ConfigError(f"[thumbnails]: colour must be keep or srgb, not {colour!r}")

@@ -39,8 +39,8 @@ def copy_to_postgres(settings: Any, url: str, progress: Callable[[str, int], Non
 
     source = open_database(settings)  # refuses a missing database or an old schema
     try:
-        migrate_url(url, create=True, section=settings.section("postgres"))
-        target = connect(url, settings.section("postgres"))
+        migrate_url(url, create=True, section=settings.postgres)
+        target = connect(url, settings.postgres)
         try:
             with target.transaction():
                 _refuse_unless_empty(target, masked(url))

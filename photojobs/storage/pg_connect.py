@@ -12,13 +12,14 @@ import atexit
 import logging
 import os
 import threading
-from typing import Any, Mapping
+from typing import Any
 
 import psycopg
 from psycopg.adapt import Dumper
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.string import TextLoader
 
+from .pg_settings import DEFAULT_POOL_SIZE, PostgresSettings
 from .urls import without_password as masked
 from ..errors import (ConfigError, DatabaseAuthFailed, DatabaseConnectionLost, DatabaseMissing, DatabaseUnreachable,
                       EnvironmentProblem)
@@ -27,7 +28,6 @@ from ..errors import (ConfigError, DatabaseAuthFailed, DatabaseConnectionLost, D
 logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
 logging.getLogger("psycopg.pool").propagate = False
 
-DEFAULT_POOL_SIZE = 4
 # libpq parameters set unless the URL gives its own: a host cut off mid-transaction
 # releases its locks within seconds (the server drops the idle transaction, and TCP
 # gives up on the silent peer), not the kernel's two hours.
@@ -40,17 +40,16 @@ SESSION_DEFAULTS = {
     "tcp_user_timeout": "10000",  # ms
     "application_name": "photojobs",
 }
-IDLE_IN_TRANSACTION_TIMEOUT = 30.0  # s; `[postgres] idle_in_transaction_timeout`
 BYTES_MARK = "\uffffbytes:"  # a path that is not UTF-8, kept as hex in a text column
 
 
-def conninfo(url: str, section: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def conninfo(url: str, section: PostgresSettings | None = None) -> dict[str, Any]:
     """The URL's libpq parameters with the session defaults added where it gives none.
     The password may also come from PGPASSWORD or ~/.pgpass (libpq reads them)."""
     params: dict[str, Any] = conninfo_to_dict(url)
     for key, value in SESSION_DEFAULTS.items():
         params.setdefault(key, value)
-    idle = number(section or {}, "idle_in_transaction_timeout", IDLE_IN_TRANSACTION_TIMEOUT)
+    idle = (section or PostgresSettings()).idle_in_transaction_timeout
     # The same watch on the server's side of the socket: it ends the session (and drops its
     # locks) of a client that went silent, mid-statement as well as idle.
     server = {"idle_in_transaction_session_timeout": int(idle * 1000), "tcp_keepalives_idle": params["keepalives_idle"],
@@ -60,23 +59,13 @@ def conninfo(url: str, section: Mapping[str, Any] | None = None) -> dict[str, An
     return params
 
 
-def session_options(section: Mapping[str, Any] | None) -> dict[str, Any]:
+def session_options(section: PostgresSettings | None) -> dict[str, Any]:
     """psycopg's own connection options: `[postgres] prepare = false` sends every statement
     unprepared (`prepare_threshold=None`), for a pooler that cannot keep a session's
     prepared statements (PgBouncer in transaction mode before 1.22 or without
     max_prepared_statements). By default psycopg prepares a statement run more than 5 times."""
-    prepare = (section or {}).get("prepare", True)
-    if not isinstance(prepare, bool):
-        raise ConfigError(f"[postgres] prepare = {prepare!r} is not true or false")
+    prepare = section.prepare if section is not None else True
     return {"autocommit": True, **({} if prepare else {"prepare_threshold": None})}
-
-
-def number(section: Mapping[str, Any], key: str, default: float) -> float:
-    """A positive number from the `[postgres]` table."""
-    value = section.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ConfigError(f"[postgres] {key} = {value!r} is not a positive number")
-    return float(value)
 
 
 _UNREACHABLE = ("connection refused", "could not connect", "timeout expired", "could not translate host name",
@@ -137,7 +126,7 @@ def configure(conn: psycopg.Connection) -> None:
     conn.adapters.register_dumper(bytes, _PathBytesDumper)
 
 
-def connect(url: str, section: Mapping[str, Any] | None = None) -> psycopg.Connection:
+def connect(url: str, section: PostgresSettings | None = None) -> psycopg.Connection:
     """One autocommit connection with the session settings; errors as PhotojobsErrors."""
     try:
         conn = psycopg.connect(**conninfo(url, section), **session_options(section))
@@ -155,12 +144,12 @@ class Pool:
     that is down fails at once with its reason, not after the pool's timeout.
     """
 
-    def __init__(self, url: str, section: Mapping[str, Any]) -> None:
+    def __init__(self, url: str, section: PostgresSettings) -> None:
         from psycopg_pool import ConnectionPool
 
         self.url, self.section = url, section
-        self.timeout = number(section, "pool_timeout", 30.0)
-        size = max(1, int(number(section, "pool_size", DEFAULT_POOL_SIZE)))
+        self.timeout = section.pool_timeout
+        size = section.pool_size
         connect(url, section).close()
         self.pool = ConnectionPool(kwargs={**conninfo(url, section), **session_options(section)}, min_size=1,
                                    max_size=size, open=False, configure=configure, timeout=self.timeout,
@@ -189,13 +178,13 @@ class Pool:
         self.pool.close(timeout=1)
 
 
-_pools: dict[tuple[int, str], Pool] = {}
+_pools: dict[tuple[int, str, PostgresSettings], Pool] = {}
 _pools_lock = threading.Lock()
 
 
-def pool_for(url: str, section: Mapping[str, Any]) -> Pool:
+def pool_for(url: str, section: PostgresSettings) -> Pool:
     """This process's pool for `url` (a forked child makes its own; it never touches its parent's)."""
-    key = (os.getpid(), url, tuple(sorted(section.items())))
+    key = (os.getpid(), url, section)
     with _pools_lock:
         pool = _pools.get(key)
         if pool is None:

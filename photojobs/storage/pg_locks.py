@@ -23,7 +23,7 @@ def lock_key(name: str) -> int:
 def advisory_lock(settings: Any, name: str, command: str | None, already_running: type[Exception]) -> Iterator[None]:
     """Hold the lock `name` for the block, or raise `already_running` at once if any host does."""
     key = lock_key(name)
-    conn = connect(settings.db, settings.section("postgres"))
+    conn = connect(settings.db, settings.postgres)
     try:
         if not conn.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone()[0]:
             raise already_running(f"{command or name} is already running ({_holder(conn, key)});"

@@ -22,6 +22,7 @@ from ..errors import DatabaseMissing, DatabaseUnusable
 from ..migrations import M001_JOB_INDEXES
 from . import rollup
 from .pg_connect import masked
+from .pg_settings import PostgresSettings
 
 MIGRATE_LOCK = 0x70686F746F6A6F  # "photojo": pg_advisory_lock key of `photojobs migrate`
 
@@ -214,7 +215,7 @@ def migrate(conn: psycopg.Connection) -> list[str]:
 
 
 
-def migrate_url(url: str, *, create: bool = False, section: Mapping[str, Any] | None = None) -> list[str]:
+def migrate_url(url: str, *, create: bool = False, section: PostgresSettings | None = None) -> list[str]:
     """`photojobs init` (create=True: the database too, if the user may) and `migrate`;
     `section` is the `[postgres]` table (its `prepare` and timeouts hold here too)."""
     from .pg_connect import connect

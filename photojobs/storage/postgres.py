@@ -72,11 +72,11 @@ class PostgresBackend(SqlOperations):
     def __init__(self, settings: Any, *, check: bool = True) -> None:
         self.settings = settings
         self.url = settings.db
-        self._pool = pool_for(self.url, settings.section("postgres"))
+        self._pool = pool_for(self.url, settings.postgres)
         self._tx: PostgresTransaction | None = None
         self._listener: psycopg.Connection | None = None
         # LISTEN needs a session of its own: off behind a pooler in transaction mode (PgBouncer).
-        self._listens = settings.section("postgres").get("listen", True) is not False
+        self._listens = settings.postgres.listen
         if check and not getattr(self._pool, "schema_checked", False):
             with self._connection() as conn, translated(self.url):
                 check_schema(conn, self.url)
@@ -344,7 +344,7 @@ class PostgresBackend(SqlOperations):
                 time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
             return False
         if self._listener is None or self._listener.closed:
-            self._listener = connect(self.url, self.settings.section("postgres"))
+            self._listener = connect(self.url, self.settings.postgres)
             with translated(self.url):
                 self._listener.execute("LISTEN photojobs")
             if self.execute("SELECT 1 FROM jobs WHERE status = 'pending' AND available_at <= :now LIMIT 1",

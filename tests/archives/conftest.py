@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import storage_rows
+
 
 def write_photo(path: Path, seed: int = 0, padding: int = 0) -> Path:
     """A real JPEG with EXIF; `padding` random bytes after its end make it bigger, fast."""
@@ -21,12 +23,12 @@ def write_photo(path: Path, seed: int = 0, padding: int = 0) -> Path:
 
 
 def add_photo_rows(app, paths, album: str | None = None, status: str = "ready") -> list[int]:
-    """Register photos directly (the originals are what an archive holds; no processing)."""
-    with app.transaction() as conn:
-        return [conn.execute("INSERT INTO photos (path, album, status, size_bytes, mtime_ns, created_at)"
-                             " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-                             [str(p), album, status, os.stat(p).st_size, os.stat(p).st_mtime_ns, time.time()]).fetchone()[0]
-                for p in paths]
+    """Register photos directly in storage, on purpose: the originals are what an archive
+    holds, and processing them (Pillow) is not what the archives tests are about."""
+    return [storage_rows(app.settings.db_path.parent, "INSERT INTO photos (path, album, status, size_bytes, mtime_ns,"
+                         " created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                         [str(p), album, status, os.stat(p).st_size, os.stat(p).st_mtime_ns, time.time()])[0][0]
+            for p in paths]
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """Downloads: created with their job in one transaction; built by a real worker into a
 verified, private ZIP; failures leave no ready download and no temp file."""
 
+import datetime
 import hashlib
 import json
 import os
@@ -15,6 +16,9 @@ from photojobs.archives.downloads import build_download, create_download, list_d
 from photojobs.orders import create_order
 from photojobs.errors import NotFound, UsageError
 
+from tests.api_views import outbox_rows, pending_jobs
+from tests.conftest import storage_rows
+
 from .conftest import downloads_dir, run_downloads, temp_files
 
 CONTRACT = {"id", "order_id", "status", "path", "size_bytes", "file_count", "expires_at", "url", "error"}
@@ -26,11 +30,6 @@ def order(app, photos):
     return create_order(app, "ada@example.com", name="Ada", photo_ids=[ids[2], ids[0], ids[1]]), [paths[2], paths[0], paths[1]]
 
 
-def _job_of(app, download_id):
-    rows = app.backend.read("SELECT * FROM jobs WHERE name = 'build_archive'")
-    return [r for r in rows if json.loads(r["payload"]) == {"download_id": download_id}]
-
-
 def test_create_writes_a_pending_download_and_its_job(app, order):
     before = time.time()
     download = create_download(app, order[0]["id"], expires_days=2)
@@ -39,12 +38,11 @@ def test_create_writes_a_pending_download_and_its_job(app, order):
     token = download["url"].rsplit("/", 1)[1]
     assert download["url"] == f"http://localhost:8000/downloads/{token}"
     assert re.fullmatch(r"[A-Za-z0-9_-]{43}", token)  # 32 random bytes = 256 bits
-    row = app.backend.read("SELECT * FROM downloads WHERE id = ?", [download["id"]])[0]
-    assert before + 2 * 86400 - 5 < row["expires_at"] < time.time() + 2 * 86400 + 5
-    (job,) = _job_of(app, download["id"])
-    assert job["queue"] == "downloads" and job["status"] == "pending"
+    expires_at = datetime.datetime.fromisoformat(download["expires_at"]).timestamp()
+    assert before + 2 * 86400 - 5 < expires_at < time.time() + 2 * 86400 + 5
+    assert pending_jobs(app, "downloads") == 1  # its build_archive job, waiting in the downloads queue
     other = create_download(app, order[0]["id"])
-    assert other["url"] != download["url"]
+    assert other["url"] != download["url"] and pending_jobs(app, "downloads") == 2
 
 
 def test_download_and_job_commit_together_or_not_at_all(app, order, monkeypatch):
@@ -54,7 +52,7 @@ def test_download_and_job_commit_together_or_not_at_all(app, order, monkeypatch)
     monkeypatch.setattr(app, "dispatch", broken_dispatch)
     with pytest.raises(RuntimeError):
         create_download(app, order[0]["id"])
-    assert app.backend.read("SELECT count(*) FROM downloads")[0][0] == 0
+    assert list_downloads(app) == []
 
 
 def test_create_refuses_bad_input(app, order):
@@ -64,7 +62,7 @@ def test_create_refuses_bad_input(app, order):
         create_download(app, order[0]["id"], expires_days=0)
     with pytest.raises(UsageError, match="not a thumbnail conversion"):
         create_download(app, order[0]["id"], conversion="huge")
-    assert app.backend.read("SELECT count(*) FROM downloads")[0][0] == 0
+    assert list_downloads(app) == [] and pending_jobs(app, "downloads") == 0
 
 
 def test_the_worker_builds_a_verified_private_archive(app, order, workdir):
@@ -117,18 +115,18 @@ def test_a_conversion_archive_holds_the_thumbnails(app, order, workdir):
     from photojobs.errors import RetryLater
 
     download = create_download(app, order[0]["id"], conversion="thumb")
+    # The photos' processing is set in storage on purpose (pending, then ready with made-up
+    # thumbnails): the archive job's side is what this test is about, not Pillow's.
+    storage_rows(workdir, "UPDATE photos SET status = 'pending'")
     with pytest.raises(RetryLater, match="not processed yet"):  # photos still pending
-        with app.transaction() as conn:
-            conn.execute("UPDATE photos SET status = 'pending'")
         build_download(app, download["id"])
     thumbs = []
-    with app.transaction() as conn:
-        for i, photo_id in enumerate(p["photo_id"] for p in order[0]["photos"]):
-            rel = f"thumbnails/t{i}.jpg"
-            (workdir / "storage" / rel).write_bytes(b"\xff\xd8thumb%d" % i)
-            thumbs.append(workdir / "storage" / rel)
-            conn.execute("UPDATE photos SET status = 'ready', thumbnails = ? WHERE id = ?",
-                         [json.dumps({"thumb": {"path": rel, "width": 320, "height": 213}}), photo_id])
+    for i, photo_id in enumerate(p["photo_id"] for p in order[0]["photos"]):
+        rel = f"thumbnails/t{i}.jpg"
+        (workdir / "storage" / rel).write_bytes(b"\xff\xd8thumb%d" % i)
+        thumbs.append(workdir / "storage" / rel)
+        storage_rows(workdir, "UPDATE photos SET status = 'ready', thumbnails = ? WHERE id = ?",
+                     [json.dumps({"thumb": {"path": rel, "width": 320, "height": 213}}), photo_id])
     build_download(app, download["id"])
     with zipfile.ZipFile(show_download(app, download["id"])["path"]) as z:
         assert z.namelist()[0] == f"Order-{order[0]['id']}/001-IMG_0003-thumb.jpg"
@@ -137,19 +135,19 @@ def test_a_conversion_archive_holds_the_thumbnails(app, order, workdir):
 
 def test_notify_queues_the_download_ready_mail_once_ready(app, order):
     download = create_download(app, order[0]["id"], notify=True)
-    assert app.backend.read("SELECT count(*) FROM outbox")[0][0] == 0
+    assert outbox_rows(app) == []
     build_download(app, download["id"])
-    (mail,) = app.backend.read("SELECT * FROM outbox")
+    (mail,) = outbox_rows(app)
     assert mail["template"] == "download-ready" and mail["to_addr"] == "ada@example.com"
-    assert json.loads(mail["context"]) == {"order_id": order[0]["id"], "download_id": download["id"]}
+    assert mail["context"] == {"order_id": order[0]["id"], "download_id": download["id"]}
     build_download(app, download["id"])  # a second run (at least once) does not mail twice
-    assert app.backend.read("SELECT count(*) FROM outbox")[0][0] == 1
+    assert len(outbox_rows(app)) == 1
 
 
 def test_an_expired_download_is_not_built(app, order, workdir):
     download = create_download(app, order[0]["id"])
-    with app.transaction() as conn:
-        conn.execute("UPDATE downloads SET expires_at = ? WHERE id = ?", [time.time() - 1, download["id"]])
+    # its expiry moved into the past in storage, on purpose: no command shortens a download's life
+    storage_rows(workdir, "UPDATE downloads SET expires_at = ? WHERE id = ?", [time.time() - 1, download["id"]])
     assert build_download(app, download["id"])["status"] == "expired"
     assert os.listdir(downloads_dir(workdir)) == []
 
@@ -189,7 +187,7 @@ def test_a_mail_set_up_that_refuses_the_notice_leaves_the_archive_ready(app, ord
     import photojobs.mail
 
     def refuse(*args, **kwargs):
-        with app.transaction() as conn:  # a half-queued mail is rolled back with it
+        with app.transaction() as conn:  # a half-queued mail (a stand-in's own row) is rolled back with it
             conn.execute("INSERT INTO outbox (template, to_addr, status, created_at) VALUES ('x', 'y', 'pending', 0)")
         raise UsageError("[mail] from is not one address")
 
@@ -197,7 +195,7 @@ def test_a_mail_set_up_that_refuses_the_notice_leaves_the_archive_ready(app, ord
     monkeypatch.setattr(photojobs.mail, "queue_mail", refuse)
     shown = build_download(app, download["id"])
     assert shown["status"] == "ready" and "mail could not be queued: [mail] from" in shown["error"]
-    assert app.backend.read("SELECT count(*) FROM outbox")[0][0] == 0
+    assert outbox_rows(app) == []
 
 
 def test_downloads_conversion_setting_is_the_default_and_checked(workdir, order):
@@ -210,5 +208,5 @@ def test_downloads_conversion_setting_is_the_default_and_checked(workdir, order)
         assert create_download(app, order[0]["id"])["conversion"] == "thumb"
         assert create_download(app, order[0]["id"], conversion="web")["conversion"] == "web"
     config.write_text(config.read_text().replace('"thumb"', '"huge"'))
-    with photojobs.connect(config) as app, pytest.raises(ConfigError, match=r"\[downloads\] conversion"):
-        create_download(app, order[0]["id"])
+    with pytest.raises(ConfigError, match=r"\[downloads\] conversion"):  # checked when the settings load
+        photojobs.connect(config)

@@ -11,7 +11,7 @@ from photojobs.archives.cleanup import cleanup_downloads
 from photojobs.archives.downloads import create_download, show_download
 from photojobs.orders import create_order
 
-from ..conftest import cli_env, wait_for
+from ..conftest import cli_env, storage_rows, wait_for
 from .conftest import downloads_dir, temp_files
 
 FULL_DISK = """
@@ -49,8 +49,8 @@ def _python(workdir, code, env=None, **popen):
 
 
 def _bring_retry_forward(app):
-    with app.transaction() as conn:
-        conn.execute("UPDATE jobs SET available_at = 0 WHERE status = 'pending'")
+    """Skip the backoff's wait, in storage on purpose (no command makes a delayed job due)."""
+    storage_rows(app.settings.db_path.parent, "UPDATE jobs SET available_at = 0 WHERE status = 'pending'")
 
 
 def test_a_full_disk_retries_then_fails_with_the_reason(app, photos, workdir):
@@ -100,7 +100,8 @@ def test_a_worker_killed_mid_write_leaves_no_ready_download_and_the_retry_cleans
     report = cleanup_downloads(app, dry_run=True, grace=0)
     assert [os.path.basename(t["path"]) for t in report["temp_files"]] == [temp]
     assert temp_files(workdir) == [temp]  # the dry run changed nothing
-    wait_for(lambda: app.backend.read("SELECT max(lease_until) FROM jobs")[0][0] < time.time(), timeout=20,
+    # the dead worker's lease, read from storage on purpose: the job shows as reserved until rescued
+    wait_for(lambda: storage_rows(workdir, "SELECT max(lease_until) FROM jobs")[0][0] < time.time(), timeout=20,
              message="the dead worker's lease to run out")
     retry = subprocess.run([sys.executable, "-m", "photojobs", "build-archive"], cwd=workdir, env=cli_env(),
                            capture_output=True, text=True, timeout=60)

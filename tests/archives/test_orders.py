@@ -6,6 +6,13 @@ import pytest
 
 from photojobs.orders import create_order, list_orders, show_order
 from photojobs.errors import NotFound, UsageError
+from tests.conftest import storage_rows
+
+
+def _fail_photo(app, photo_id):
+    """A photo that failed processing, set in storage on purpose: processing is not what these tests are about."""
+    storage_rows(app.settings.db_path.parent, "UPDATE photos SET status = 'failed', error = 'truncated' WHERE id = ?",
+                 [photo_id])
 
 
 def test_an_order_keeps_its_photos_in_the_order_given(app, photos):
@@ -19,8 +26,7 @@ def test_an_order_keeps_its_photos_in_the_order_given(app, photos):
 def test_an_album_order_takes_its_photos_but_not_failed_ones(app, photos):
     ids, _ = photos(3, album="wedding")
     photos(2, album="other")
-    with app.transaction() as conn:
-        conn.execute("UPDATE photos SET status = 'failed', error = 'truncated' WHERE id = ?", [ids[1]])
+    _fail_photo(app, ids[1])
     order = create_order(app, "ada@example.com", album="wedding")
     assert [p["photo_id"] for p in order["photos"]] == [ids[0], ids[2]]
 
@@ -37,11 +43,10 @@ def test_an_album_order_takes_its_photos_but_not_failed_ones(app, photos):
 ])
 def test_bad_orders_are_refused_and_nothing_is_written(app, photos, kwargs, error, text):
     photos(2)
-    with app.transaction() as conn:
-        conn.execute("UPDATE photos SET status = 'failed', error = 'truncated' WHERE id = 2")
+    _fail_photo(app, 2)
     with pytest.raises(error, match=text):
         create_order(app, **kwargs)
-    assert app.backend.read("SELECT count(*) FROM orders")[0][0] == 0
+    assert list_orders(app) == []
 
 
 def test_show_and_list(app, photos):

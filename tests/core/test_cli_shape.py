@@ -25,10 +25,11 @@ def run(args, cwd, env=None, input=None):
 
 def test_commands_run_from_a_subfolder_use_the_projects_config(workdir):
     below = workdir / "storage" / "thumbnails"
-    result = run(["dispatch", "noop"], below)
+    result = run(["dispatch", "noop", "--json"], below)
     assert result.returncode == 0, result.stderr
-    jobs = sqlite3.connect(workdir / "photojobs.db").execute("SELECT name FROM jobs").fetchall()
-    assert jobs == [("noop",)]
+    assert json.loads(result.stdout)["name"] == "noop"
+    status = json.loads(run(["status", "--json"], workdir).stdout)  # the project's database has it
+    assert status["queues"]["default"]["pending"] == 1
     assert not (below / "photojobs.db").exists()
     status = run(["status", "--json"], below)
     assert status.returncode == 0 and json.loads(status.stdout)["queues"]["default"]["pending"] == 1
@@ -76,7 +77,6 @@ def test_global_options_work_after_the_command_too(workdir, tmp_path):
     by_config = run(["dispatch", "noop", "--config", str(workdir / "photojobs.toml"), "--json"], elsewhere)
     assert by_config.returncode == 0, by_config.stderr
     assert json.loads(by_config.stdout)["name"] == "noop"
-    assert sqlite3.connect(workdir / "photojobs.db").execute("SELECT count(*) FROM jobs").fetchone()[0] == 2
     by_db = run(["status", "--db", str(workdir / "photojobs.db"), "--json"], elsewhere)
     assert json.loads(by_db.stdout)["queues"]["default"]["pending"] == 2
     for verbose in (["work", "-v"], ["work", "-vv"], ["work", "--verbose"]):
@@ -203,7 +203,7 @@ def test_an_error_from_an_environment_variable_names_it(workdir):
 
 
 def test_the_lock_error_names_lock_budget(workdir):
-    holder = sqlite3.connect(workdir / "photojobs.db", isolation_level=None)
+    holder = sqlite3.connect(workdir / "photojobs.db", isolation_level=None)  # SQLite's write lock, held on purpose
     holder.execute("BEGIN IMMEDIATE")
     try:
         result = run(["dispatch", "noop"], workdir, env={"PHOTOJOBS_LOCK_BUDGET": "0.3", "PHOTOJOBS_BUSY_TIMEOUT": "0.1"})

@@ -5,13 +5,12 @@ half-written, and everything works again once space is freed."""
 from __future__ import annotations
 
 import os
-import sqlite3
 import subprocess
 import sys
 
 import pytest
 
-from ..conftest import cli_env, init_workspace
+from ..conftest import cli_env, init_workspace, storage_rows
 
 
 def fill(folder) -> None:
@@ -66,7 +65,6 @@ def test_a_full_database_disk_is_an_environment_error_and_nothing_is_half_writte
         assert done.stderr.count("\n") == 1 and "the disk is full" in done.stderr, done.stderr
         (small_disk / "filler").unlink()
         app.dispatch("record", {"tag": "after"})  # the connection is usable again
-        tags = [r[0] for r in app.backend.read("SELECT payload FROM jobs ORDER BY id")]
-    assert tags == ['{"tag":"before"}', '{"tag":"after"}']
-    with sqlite3.connect(small_disk / "photojobs.db") as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        tags = [job.payload for job in app.backend.claim(["default"], "test-worker", limit=10)]  # the jobs queued
+    assert tags == [{"tag": "before"}, {"tag": "after"}]
+    assert storage_rows(small_disk, "PRAGMA integrity_check")[0][0] == "ok"  # the file itself, on purpose

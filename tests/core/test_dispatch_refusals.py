@@ -9,6 +9,7 @@ import pytest
 
 from photojobs.app import Dispatch
 from photojobs.errors import InvalidPayload, UsageError
+from tests.api_views import queued_jobs
 
 
 def _deep(levels: int) -> dict:
@@ -39,13 +40,13 @@ def test_dispatch_refuses_what_can_never_run(app, payload, options, error, messa
         app.dispatch("noop", payload, **options)
     with pytest.raises(error):
         app.dispatch_many([Dispatch("noop", {}), Dispatch("noop", payload, **options)])
-    assert app.backend.read("SELECT count(*) FROM jobs")[0][0] == 0
+    assert queued_jobs(app) == 0
 
 
 def test_good_values_at_the_edges_are_accepted(app):
     app.dispatch("noop", {"n": 2**63 - 1}, delay=0, timeout=0.5, tries=1, queue="emails-2_b")
     app.dispatch("noop", {"n": -(2**63)})
-    assert app.backend.read("SELECT count(*) FROM jobs")[0][0] == 2
+    assert queued_jobs(app) == 2
 
 
 @pytest.mark.parametrize("args, message", [

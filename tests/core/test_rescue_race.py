@@ -1,8 +1,10 @@
 """A rescue that comes after the holder renewed (it waited out a held write lock) takes
 nothing: the holder goes on. A child whose claim was rescued starts none of its jobs."""
 
+from photojobs import ops
 from photojobs.claims import ClaimLog, settle
 from photojobs.errors import WorkerLost
+from tests.conftest import storage_rows
 
 
 def test_a_rescue_that_loses_the_race_to_a_renewal_takes_nothing(app):
@@ -16,11 +18,12 @@ def test_a_rescue_that_loses_the_race_to_a_renewal_takes_nothing(app):
     log.started(jobs[0].id)
     log.finished(jobs[0].id, 0.01)
     log.started(jobs[1].id)
-    with app.transaction() as conn:  # the lease ran out while the holder could not renew
-        conn.execute("UPDATE jobs SET lease_until = 0 WHERE reserved_by = ?", [token])
+    # the lease ran out while the holder could not renew: set in storage, on purpose
+    storage_rows(app.settings.db_path.parent, "UPDATE jobs SET lease_until = 0 WHERE reserved_by = ?", [token])
     app.backend.renew([token])  # the holder renewed first, once the lock was free
     assert app.backend.rescue_expired("rescuer") == []  # the takeover checks the lease as it writes
-    rows = app.backend.read("SELECT status, reserved_by, attempts FROM jobs ORDER BY id")
+    # the rows the fencing rule protects, read from storage on purpose: still the holder's, one attempt each
+    rows = storage_rows(app.settings.db_path.parent, "SELECT status, reserved_by, attempts FROM jobs ORDER BY id")
     assert [(r["status"], r["reserved_by"], r["attempts"]) for r in rows] == [("reserved", token, 1)] * 3
     log.close()
 
@@ -42,8 +45,7 @@ def test_a_child_whose_claim_lost_its_lease_does_not_start_the_jobs_given_back(a
     # The claim sat out a write lock held past its lease; a rescue then gave its jobs back
     # (none had started) before the supervisor could renew.
     loop.lease_until = 0.0
-    with app.transaction() as conn:
-        conn.execute("UPDATE jobs SET lease_until = 0 WHERE reserved_by = ?", [token])
+    storage_rows(workdir, "UPDATE jobs SET lease_until = 0 WHERE reserved_by = ?", [token])  # expired, on purpose
     rescued = app.backend.rescue_expired("rescuer")
     assert {holder for _, holder in rescued} == {token}
     settle(app, token, [job for job, _ in rescued], WorkerLost("stopped renewing"),
@@ -51,7 +53,7 @@ def test_a_child_whose_claim_lost_its_lease_does_not_start_the_jobs_given_back(a
     loop.run_batch(jobs)
     loop.flush()
     assert not runs.exists()  # another worker may be running them now
-    assert [r["status"] for r in app.backend.read("SELECT status FROM jobs ORDER BY id")] == ["pending"] * 2
+    assert ops.status(app)["queues"]["default"]["pending"] == 2
     # A claim whose lease the supervisor renewed in time runs as usual.
     jobs = loop.claim(2)
     loop.lease_until = 0.0
@@ -59,5 +61,6 @@ def test_a_child_whose_claim_lost_its_lease_does_not_start_the_jobs_given_back(a
     loop.run_batch(jobs)
     loop.flush()
     assert sorted(p.stem for p in runs.glob("*.log")) == ["a", "b"]
-    assert [r["status"] for r in app.backend.read("SELECT status FROM jobs ORDER BY id")] == ["done"] * 2
+    default = ops.status(app)["queues"]["default"]
+    assert (default["pending"], default["reserved"], default["done_last_hour"]) == (0, 0, 2)
     loop.claim_log.close()

@@ -8,14 +8,15 @@ import logging
 
 from photojobs.runner import LOST, execute
 from photojobs.samples import write_sample_jpeg
+from tests.conftest import storage_rows
 
 
 def claim_then_lose(app, queue: str):
     """Claim the queue's job as worker "stale", then hand it to "fresh", as a rescue and a
     new claim would while "stale" was stopped."""
     (job,) = app.backend.claim([queue], "stale")
-    with app.transaction() as conn:
-        conn.execute("UPDATE jobs SET reserved_by = 'fresh' WHERE id = ?", [job.id])
+    # the hand-over, in storage on purpose: the row whose holder the fencing rule checks
+    storage_rows(app.settings.db_path.parent, "UPDATE jobs SET reserved_by = 'fresh' WHERE id = ?", [job.id])
     return job
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from photojobs.mail import queue_mail
 from photojobs.runner import LOST, execute
+from tests.api_views import outbox_row
 from tests.core.test_stale_attempts import claim_then_lose
 from tests.mail.conftest import write_mail_config
 
@@ -27,7 +28,7 @@ def test_a_stale_mail_attempt_hands_nothing_over_and_leaves_the_row(workdir, con
     job = claim_then_lose(app, "emails")
     with caplog.at_level(logging.WARNING, logger="photojobs"):
         assert execute(app, job, "stale")[0] == LOST  # nothing recorded: the job is the new holder's
-    row = app.backend.read("SELECT status, sent_at FROM outbox WHERE id = ?", [outbox_id])[0]
+    row = outbox_row(app, outbox_id)
     assert (row["status"], row["sent_at"]) == ("pending", None)
     assert server.messages == [] and list((workdir / "storage").rglob("*.eml")) == []
     assert any("discarded" in getattr(r, "error", "") for r in caplog.records)

@@ -66,10 +66,12 @@ def ops_app(opsdir: Path):
 
 
 def db_rows(workdir: Path, sql: str, params=()) -> list:
+    """Read storage on purpose (what no command shows); each use says why."""
     return storage_rows(workdir, sql, params)
 
 
 def db_exec(workdir: Path, sql: str, params=()) -> None:
+    """Change storage on purpose (what no command can make: a moved clock, a made-up worker); each use says why."""
     storage_rows(workdir, sql, params)
 
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 import os
 import signal
 
+from tests.api_views import pending_jobs
 from tests.conftest import wait_for
-
-from .conftest import db_rows
 
 
 def test_a_paused_queue_is_said_with_how_many_wait(run, ops_app, opsdir):
@@ -19,7 +18,7 @@ def test_a_paused_queue_is_said_with_how_many_wait(run, ops_app, opsdir):
     assert done.returncode == 0
     assert "Queue photos is paused: 2 job(s) wait; `photojobs queue resume photos` lets them run" in done.stdout
     assert "0 done" not in done.stdout
-    assert db_rows(opsdir, "SELECT count(*) FROM jobs WHERE status = 'pending'")[0][0] == 2
+    assert pending_jobs(ops_app, "photos") == 2
 
 
 def test_ctrl_c_says_what_is_left_for_next_time(start, ops_app, opsdir):
@@ -35,4 +34,4 @@ def test_ctrl_c_says_what_is_left_for_next_time(start, ops_app, opsdir):
     out, err = drain.communicate(timeout=30)
     assert drain.returncode == 0, err
     assert "interrupted: 1 done, 3 left (pending, will run next time)" in out
-    assert db_rows(opsdir, "SELECT count(*) FROM jobs WHERE status = 'pending'")[0][0] == 3
+    assert pending_jobs(ops_app, "photos") == 3

@@ -16,8 +16,20 @@ from .conftest import OPS, PYTHONPATH, db_exec, db_rows
 
 
 def _failed_now(workdir: Path) -> list[dict]:
-    """The failed table, read in this process (the CLI's own output is checked elsewhere)."""
-    return [dict(r) for r in db_rows(workdir, "SELECT id FROM jobs WHERE status = 'failed'")]
+    """The failed list, read through the library in this process (the CLI's own output is checked elsewhere)."""
+    import photojobs
+    from photojobs import ops
+
+    with photojobs.connect(workdir / "photojobs.toml") as app:
+        return ops.list_failed(app)
+
+
+def _job(workdir: Path, job_id: int):
+    """One job as the backend gives it (None once it is gone)."""
+    import photojobs
+
+    with photojobs.connect(workdir / "photojobs.toml") as app:
+        return app.backend.get(job_id)
 
 
 @pytest.fixture(scope="module")
@@ -105,11 +117,11 @@ def test_retry_gives_fresh_tries_and_the_job_runs_again(run, run_json, opsdir, f
     (opsdir / "flag").unlink()  # the cause is fixed
     result = run_json("failed", "retry", str(ids["fail_while"]))
     assert result == {"retried": [ids["fail_while"]], "skipped": []}
-    row = db_rows(opsdir, "SELECT status, attempts, finished_at FROM jobs WHERE id = ?", [ids["fail_while"]])[0]
+    row = _job(opsdir, ids["fail_while"])
     assert (row["status"], row["attempts"], row["finished_at"]) == ("pending", 0, None)
     assert run("work", "--stop-when-empty").returncode == 0
     assert (opsdir / "out").read_text() == "ok"
-    assert db_rows(opsdir, "SELECT status FROM jobs WHERE id = ?", [ids["fail_while"]])[0][0] == "done"
+    assert _job(opsdir, ids["fail_while"])["status"] == "done"
     # the others are still failed
     assert {r["id"] for r in _failed_now(opsdir)} == {ids["doomed"], ids["flaky"], ids["photos"]}
 
@@ -127,8 +139,8 @@ def test_retry_is_all_or_nothing_and_by_queue_or_all(run, run_json, opsdir, fail
     retried = run_json("failed", "retry", "--all")["retried"]
     assert sorted(retried) == sorted([ids["doomed"], ids["flaky"], ids["fail_while"]])
     assert _failed_now(opsdir) == []
-    pending = db_rows(opsdir, "SELECT count(*) FROM jobs WHERE status = 'pending' AND attempts = 0")[0][0]
-    assert pending == 4
+    fresh = [_job(opsdir, job_id) for job_id in (ids["doomed"], ids["flaky"], ids["fail_while"], ids["photos"])]
+    assert [(job["status"], job["attempts"]) for job in fresh] == [("pending", 0)] * 4
 
 
 def test_retry_skips_a_job_whose_unique_key_is_live_again(run, run_json, opsdir):
@@ -138,16 +150,17 @@ def test_retry_skips_a_job_whose_unique_key_is_live_again(run, run_json, opsdir)
     result = run_json("failed", "retry", "--all")
     assert result["retried"] == []
     assert result["skipped"][0]["id"] == first and "only-one" in result["skipped"][0]["reason"]
-    assert db_rows(opsdir, "SELECT status FROM jobs WHERE id = ?", [second])[0][0] == "pending"
+    assert _job(opsdir, second)["status"] == "pending"
 
 
 def test_forget_flush_prune(run, run_json, opsdir, failures):
     ids = failures
     assert run("failed", "forget", str(ids["doomed"])).returncode == 0
-    assert not db_rows(opsdir, "SELECT 1 FROM jobs WHERE id = ?", [ids["doomed"]])
+    assert _job(opsdir, ids["doomed"]) is None
+    # its error records too: orphans no command would show, so storage is read on purpose
     assert not db_rows(opsdir, "SELECT 1 FROM job_errors WHERE job_id = ?", [ids["doomed"]])
 
-    # one failure is 3 hours old, the others are fresh
+    # one failure is 3 hours old (set in storage on purpose: the clock cannot be moved), the others are fresh
     db_exec(opsdir, "UPDATE jobs SET finished_at = ? WHERE id = ?", [time.time() - 3 * 3600, ids["flaky"]])
     pruned = run("failed", "prune", "--hours", "2")
     assert pruned.returncode == 0 and "Deleted 1 failed job" in pruned.stdout
@@ -165,5 +178,5 @@ def test_forget_flush_prune(run, run_json, opsdir, failures):
     assert "Deleted 1 failed job" in run("failed", "flush", "--yes").stdout
     assert "No failed jobs" in run("failed", "flush").stdout
     assert _failed_now(opsdir) == []
-    assert db_rows(opsdir, "SELECT count(*) FROM job_errors")[0][0] == 0
-    assert db_rows(opsdir, "SELECT status FROM jobs WHERE id = ?", [ids["noop"]])[0][0] == "done"
+    assert db_rows(opsdir, "SELECT count(*) FROM job_errors")[0][0] == 0  # no orphan error records (on purpose)
+    assert _job(opsdir, ids["noop"])["status"] == "done"

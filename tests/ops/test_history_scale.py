@@ -18,7 +18,8 @@ from photojobs.storage import AttemptError, NewJob
 
 
 class Recorder:
-    """A sqlite3 connection that remembers each statement and its parameters."""
+    """A sqlite3 connection that remembers each statement and its parameters: the query
+    plans of what status runs are inspected in storage on purpose (no full scans)."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn, self.statements = conn, []
@@ -118,7 +119,7 @@ def test_an_upgraded_database_counts_the_done_jobs_it_had(app, workdir, cli) -> 
         assert done.returncode == 0, done.stderr
         return {q: {k: v[k] for k in figures} for q, v in json.loads(done.stdout)["queues"].items()}
 
-    def minutes() -> list[tuple]:
+    def minutes() -> list[tuple]:  # the rollup's rows, on purpose: the backfill must rebuild each bucket
         with sqlite3.connect(workdir / "photojobs.db") as conn:
             return conn.execute("SELECT * FROM queue_minutes ORDER BY minute, queue").fetchall()
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import signal
 import time
 
+from photojobs import ops
+from photojobs.ops.overview import workers
 from tests.conftest import wait_for
 
-from .conftest import db_rows, set_top
+from .conftest import set_top
 
 
 def _runs(opsdir, tag):
@@ -26,10 +28,8 @@ def test_a_paused_queue_is_skipped_while_others_run(run, run_json, ops_app, opsd
     work = run("work", "--stop-when-empty", "--queue", "photos,emails,default")
     assert work.returncode == 0, work.stderr
     assert (_runs(opsdir, "photos"), _runs(opsdir, "emails"), _runs(opsdir, "default")) == (0, 1, 1)
-    statuses = {r[0] for r in db_rows(opsdir, f"SELECT status FROM jobs WHERE id IN ({','.join('?' * 3)})",
-                                      photo_ids)}
-    assert statuses == {"pending"}  # kept, untouched
-    assert db_rows(opsdir, "SELECT max(attempts) FROM jobs WHERE queue = 'photos'")[0][0] == 0
+    assert {ops_app.backend.job_status(job_id) for job_id in photo_ids} == {"pending"}  # kept, untouched
+    assert max(ops_app.backend.get(job_id)["attempts"] for job_id in photo_ids) == 0
     assert run_json("status")["queues"]["photos"]["paused"] is True
     # a worker on the paused queue alone finds nothing to do
     assert run("work", "--stop-when-empty", "--queue", "photos").returncode == 0
@@ -48,13 +48,13 @@ def test_pause_takes_effect_on_a_running_workers_next_claim(start, ops_app, opsd
     from photojobs.ops import pause_queue
 
     pause_queue(ops_app, "photos")
-    ops_app.dispatch("record", {"tag": "after"}, queue="photos")
+    after = ops_app.dispatch("record", {"tag": "after"}, queue="photos")
     # the worker wakes up on the commit and claims again: give it several claim rounds
     deadline = time.monotonic() + 1.5
     while time.monotonic() < deadline:
         assert _runs(opsdir, "after") == 0
         time.sleep(0.1)
-    assert db_rows(opsdir, "SELECT status FROM jobs WHERE payload LIKE '%after%'")[0][0] == "pending"
+    assert ops_app.backend.job_status(after) == "pending"
     from photojobs.ops import resume_queue
 
     resume_queue(ops_app, "photos")
@@ -63,7 +63,7 @@ def test_pause_takes_effect_on_a_running_workers_next_claim(start, ops_app, opsd
     assert worker.wait(timeout=15) == 0
 
 
-def test_clear_asks_unless_yes_and_keeps_running_and_failed(run, ops_app, opsdir):
+def test_clear_asks_unless_yes_and_keeps_running_and_failed(run, run_json, ops_app, opsdir):
     ops_app.dispatch("doomed")
     assert run("work", "--stop-when-empty").returncode == 1  # one failed job in default
     for n in range(3):
@@ -77,11 +77,14 @@ def test_clear_asks_unless_yes_and_keeps_running_and_failed(run, ops_app, opsdir
     declined = run("queue", "clear", "default", input="n\n")
     assert declined.returncode == 1
     assert "Delete 4 pending job(s) of queue default?" in declined.stdout
-    assert db_rows(opsdir, "SELECT count(*) FROM jobs WHERE status = 'pending'")[0][0] == 5
+    queues = run_json("status")["queues"]
+    assert queues["default"]["pending"] + queues["default"]["delayed"] + queues["emails"]["pending"] == 5
 
     accepted = run("queue", "clear", "default", input="y\n")
     assert accepted.returncode == 0 and "Deleted 4 pending job(s) of queue default" in accepted.stdout
-    counts = dict(db_rows(opsdir, "SELECT queue || ':' || status, count(*) FROM jobs GROUP BY 1"))
+    queues = run_json("status")["queues"]
+    counts = {f"{name}:{key}": queue[key] for name, queue in queues.items()
+              for key in ("pending", "delayed", "reserved", "failed") if queue[key]}
     assert counts == {"default:failed": 1, "emails:pending": 1}
 
     assert run("queue", "clear", "emails", "--yes").returncode == 0
@@ -93,26 +96,24 @@ def test_restart_makes_a_running_worker_finish_its_job_and_exit_0(start, run, op
     set_top(opsdir, "lease = 5")  # heartbeat every 1.7 s (the restart check runs every second)
     marker = opsdir / "sleeping"
     job_id = ops_app.dispatch("sleepy", {"seconds": 3, "marker": str(marker)})
-    ops_app.dispatch("noop")  # still pending when the worker stops: left for the next worker
+    waiting = ops_app.dispatch("noop")  # still pending when the worker stops: left for the next worker
     worker = start("work", "--queue", "default")
     wait_for(marker.exists, message="the job to start")
     restart = run("queue", "restart")
     assert restart.returncode == 0, restart.stderr
     assert worker.wait(timeout=20) == 0
     assert (opsdir / "sleeping.done").exists()  # the running job was not cut short
-    assert db_rows(opsdir, "SELECT status FROM jobs WHERE id = ?", [job_id])[0][0] == "done"
-    assert db_rows(opsdir, "SELECT count(*) FROM workers")[0][0] == 0
-    statuses = [r[0] for r in db_rows(opsdir, "SELECT status FROM jobs WHERE name = 'noop'")]
-    assert statuses == ["pending"]
+    assert ops_app.backend.job_status(job_id) == "done"
+    assert workers(ops_app) == ([], [], 0)  # its row went with it
+    assert ops_app.backend.job_status(waiting) == "pending"
 
     # a worker started after the restart keeps running past its heartbeats
     fresh = start("work", "--queue", "default")
     started = time.time()
-    wait_for(lambda: db_rows(opsdir, "SELECT 1 FROM workers WHERE heartbeat_at > ?", [started + 1.0]),
+    wait_for(lambda: any(time.time() - w["heartbeat_age_s"] > started + 1.2 for w in workers(ops_app)[0]),
              message="two heartbeats of the new worker")
     assert fresh.poll() is None
-    wait_for(lambda: db_rows(opsdir, "SELECT status FROM jobs WHERE name = 'noop'")[0][0] == "done",
-             message="the fresh worker to run the waiting job")
+    wait_for(lambda: ops_app.backend.job_status(waiting) == "done", message="the fresh worker to run the waiting job")
     fresh.send_signal(signal.SIGTERM)
     assert fresh.wait(timeout=15) == 0
 
@@ -129,7 +130,7 @@ def test_a_misspelt_queue_is_refused_with_the_known_names(run, ops_app, opsdir):
         assert "did you mean " in line and "(known: default, downloads, emails, photos, reports)" in line
     assert "did you mean photos?" in run("queue", "pause", "photoss").stderr
     assert "did you mean emails?" in run("monitor", "emals,photos", "--max", "5").stderr
-    assert db_rows(opsdir, "SELECT count(*) FROM paused_queues")[0][0] == 0
+    assert ops.paused_queues(ops_app) == {}
     assert run("queue", "pause", "reports").returncode == 0
     assert run("monitor", "reports,photos", "--max", "5").returncode == 0
 

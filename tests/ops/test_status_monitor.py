@@ -23,6 +23,7 @@ def test_status_counts_per_queue(run, run_json, ops_app, opsdir):
         ops_app.dispatch("noop", {"n": n})
     ops_app.dispatch("noop", delay=3600)
     ops_app.dispatch("photo_job")  # its own queue: photos
+    # waiting two minutes already: the clock moved in storage, on purpose
     db_exec(opsdir, "UPDATE jobs SET available_at = available_at - 120 WHERE status = 'pending' AND queue = 'default'"
                     " AND available_at <= ?", [time.time()])
     assert run("queue", "pause", "emails").returncode == 0
@@ -77,7 +78,7 @@ def test_running_job_and_live_worker(start, run_json, ops_app, opsdir):
     live = data["workers"][0]
     assert live["pid"] == worker.pid and live["queues"] == ["default"] and live["concurrency"] == 1
     assert live["heartbeat_age_s"] < 10
-    # a worker that stopped heartbeating (killed with its host) is no longer live
+    # a worker that stopped heartbeating (killed with its host) is no longer live: its row made in storage, on purpose
     db_exec(opsdir, "INSERT INTO workers (id, host, pid, queues, concurrency, started_at, heartbeat_at)"
                     " VALUES ('gone', 'elsewhere', 1, 'default', 1, ?, ?)", [time.time() - 200, time.time() - 91])
     data = run_json("status")
@@ -96,7 +97,7 @@ def test_monitor_exit_codes(run, ops_app, opsdir):
     assert over.stdout.strip().splitlines() == ["default: 3 jobs pending (max 2)"]
     assert run("monitor", "default,emails", "--max", "3").returncode == 0
 
-    db_exec(opsdir, "UPDATE jobs SET available_at = available_at - 900 WHERE queue = 'emails'")
+    db_exec(opsdir, "UPDATE jobs SET available_at = available_at - 900 WHERE queue = 'emails'")  # aged in storage, on purpose
     aged = run("monitor", "emails,photos", "--max-age", "600", "--max", "100")
     assert aged.returncode == 1
     assert re.match(r"emails: the oldest pending job has waited 9\d\ds", aged.stdout)  # 900 s + the run's own time

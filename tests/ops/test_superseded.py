@@ -6,8 +6,6 @@ import json
 
 from photojobs.samples import write_sample_jpeg
 
-from .conftest import db_rows
-
 
 def test_a_fixed_photo_leaves_the_failed_list_and_counts(opsdir, run, run_json):
     photo = opsdir / "shoot" / "bride.jpg"
@@ -22,7 +20,8 @@ def test_a_fixed_photo_leaves_the_failed_list_and_counts(opsdir, run, run_json):
     assert run_json("photos", "add", str(photo.parent))["changed"] == 1
     assert run("process-photos").returncode == 0
     [ready] = run_json("photos", "list", "--status", "ready")
-    new_job = db_rows(opsdir, "SELECT id FROM jobs WHERE status = 'done'")[0][0]
+    new_job = ready["last_job_id"]  # the job that processed it
+    assert ready["last_job_status"] == "done"
 
     assert run_json("failed", "list") == []
     assert run_json("status")["queues"]["photos"]["failed"] == 0
@@ -55,7 +54,7 @@ def test_an_older_database_upgrades_and_marks_fixed_failures(opsdir, run, run_js
     failures a later done job with the same key already fixed."""
     import sqlite3
 
-    conn = sqlite3.connect(opsdir / "photojobs.db", isolation_level=None)
+    conn = sqlite3.connect(opsdir / "photojobs.db", isolation_level=None)  # an older schema, made on purpose
     conn.executescript("""
         DROP TRIGGER jobs_supersede;
         DROP INDEX jobs_unique_key;

@@ -150,7 +150,7 @@ def test_a_laptop_without_libraries_gets_default_and_a_move_is_one_line(workdir:
         assert add_photos(app, [moved], queue=False).unchanged == [first]  # found again, not added twice
 
 
-def test_libraries_settings_are_checked_when_used_not_at_load(workdir: Path, cli) -> None:
+def test_libraries_settings_are_checked_at_load_and_folders_when_used(workdir: Path, cli) -> None:
     with open(workdir / "photojobs.toml", "a") as fh:
         fh.write('\n[libraries]\nstudio = "/not/mounted/here"\n')
     assert cli("status").returncode == 0  # an unmounted share does not stop `status`
@@ -159,11 +159,12 @@ def test_libraries_settings_are_checked_when_used_not_at_load(workdir: Path, cli
     for bad, message in (('Studio = "/x"', "not a library name"), ('studio = "relative/x"', "not an absolute")):
         (workdir / "photojobs.toml").write_text((workdir / "photojobs.toml").read_text().split("[libraries]")[0]
                                                 + f"[libraries]\n{bad}\n")
-        with photojobs.connect(workdir / "photojobs.toml") as app:
-            with pytest.raises(ConfigError, match=message):
-                libraries.configured(app.settings)
-        result = cli("photos", "add", str(workdir))
-        assert result.returncode == 3 and message in result.stderr
+        with pytest.raises(ConfigError, match=message):
+            photojobs.connect(workdir / "photojobs.toml")
+        for command in (("status",), ("photos", "add", str(workdir))):  # every command, at load
+            result = cli(*command)
+            assert result.returncode == 3 and message in result.stderr
+            assert "[libraries]" in result.stderr and len(result.stderr.strip().splitlines()) <= 2
 
 
 def test_migrating_absolute_paths_keeps_non_utf8_names(tmp_path: Path) -> None:

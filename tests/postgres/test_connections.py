@@ -228,7 +228,7 @@ def test_prepare_false_reaches_every_connection_and_the_server_holds_no_prepared
         folder.mkdir()
         settings = load(config=write_config(folder, pg_url, extra), env={})
         backend = open_backend(settings)
-        listener = connect(settings.db, settings.section("postgres"))  # the LISTEN connection's way
+        listener = connect(settings.db, settings.postgres)  # the LISTEN connection's way
         try:
             with backend.transaction() as tx:  # one pooled session: its prepared statements are visible
                 for _ in range(8):  # psycopg prepares a statement run more than prepare_threshold times

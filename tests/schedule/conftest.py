@@ -21,10 +21,13 @@ def query(workdir: Path, sql: str, params: tuple = ()) -> list[tuple]:
 
 
 def runs(workdir: Path, task: str) -> list[tuple]:
+    """Every recorded run of `task`, read from storage on purpose: the schedule_runs row is
+    what keeps two schedulers from enqueuing one run twice (commands show only the latest)."""
     return query(workdir, "SELECT run_at, job_id FROM schedule_runs WHERE task = ? ORDER BY run_at", (task,))
 
 
 def jobs_named(workdir: Path, name: str) -> list[tuple]:
+    """The jobs those runs made, by id, read from storage on purpose to pair each run with its job."""
     return query(workdir, "SELECT id, payload FROM jobs WHERE name = ? ORDER BY id", (name,))
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import time
+from pathlib import Path
 
+from photojobs import ops
+from photojobs.photos.store import get_photo, list_photos
 from photojobs.samples import make_sample_photos, write_sample_jpeg
 from photojobs.worker import WorkerOptions
+from tests.conftest import storage_rows
 
 from .conftest import add_schedule, query
 
@@ -15,16 +18,16 @@ def _drain(app, queues=("default",)):
     return app.work(WorkerOptions(queues=list(queues), stop_when_empty=True, sleep=0.05))
 
 
-def _queued_photos(workdir) -> list[int]:
-    rows = query(workdir, "SELECT payload FROM jobs WHERE name = 'process_photo' AND status = 'pending'")
-    return sorted(json.loads(p)["photo_id"] for (p,) in rows)
+def _queued_photos(app) -> list[int]:
+    """The photos whose processing job is waiting (`photos list --json`: last_job_status)."""
+    return sorted(p["id"] for p in list_photos(app) if p["last_job_status"] == "pending")
 
 
 def _sweep(app, workdir) -> list[int]:
     app.dispatch("sweep_thumbnails")
     report = _drain(app)
     assert report.failed == 0
-    return _queued_photos(workdir)
+    return _queued_photos(app)
 
 
 def test_the_sweep_queues_photos_with_missing_or_stale_thumbnails(cli, workdir, app):
@@ -32,18 +35,15 @@ def test_the_sweep_queues_photos_with_missing_or_stale_thumbnails(cli, workdir, 
     assert cli("photos", "add", str(workdir / "shoot")).returncode == 0
     done = cli("process-photos")
     assert done.returncode == 0, done.stderr
-    ids = {row[1]: row[0] for row in query(workdir, "SELECT id, path FROM photos")}
+    ids = {photo["path"]: photo["id"] for photo in list_photos(app)}
     assert _sweep(app, workdir) == []  # everything is fresh
 
-    first, second, third = (ids[p.name] for p in paths[:3])  # paths relative to the library, "default"
-    (thumb_path,) = query(workdir, "SELECT json_extract(thumbnails, '$.thumb.path') FROM photos WHERE id = ?",
-                          (first,))[0]
-    (workdir / "storage" / thumb_path).unlink()  # a thumbnail file is gone
+    first, second, third = (ids[str(p)] for p in paths[:3])
+    Path(get_photo(app, first)["thumbnails"]["thumb"]["path"]).unlink()  # a thumbnail file is gone
     time.sleep(0.01)
     write_sample_jpeg(paths[1], (240, 160), seed=99)  # a source replaced since it was processed
-    with app.transaction() as conn:
-        conn.execute("UPDATE photos SET status = 'failed' WHERE id = ?", [third])  # left alone
-        conn.execute("UPDATE photos SET thumbnails = '{}' WHERE id = ?", [third])
+    # a photo that failed, without thumbnails (left alone), set in storage on purpose: a real failure needs a bad file
+    storage_rows(workdir, "UPDATE photos SET status = 'failed', thumbnails = '{}' WHERE id = ?", [third])
     assert _sweep(app, workdir) == sorted([first, second])
     assert _sweep(app, workdir) == sorted([first, second])  # a second sweep adds no duplicate
 
@@ -66,11 +66,11 @@ def test_prune_failed_deletes_only_jobs_failed_before_the_cutoff(app, workdir):
     for reason in ("old", "older", "new"):
         app.dispatch("doomed", {"reason": reason})
     assert _drain(app).failed == 3
-    with app.transaction() as conn:
-        conn.execute("UPDATE jobs SET finished_at = ? WHERE name = 'doomed' AND payload LIKE '%old%'",
-                     [time.time() - 200 * 3600])
+    # two failures made 200 hours old in storage, on purpose: the clock cannot be moved
+    storage_rows(workdir, "UPDATE jobs SET finished_at = ? WHERE name = 'doomed' AND payload LIKE '%old%'",
+                 [time.time() - 200 * 3600])
     app.dispatch("prune_failed", {"hours": 168})
     assert _drain(app).failed == 0
-    left = query(workdir, "SELECT payload FROM jobs WHERE status = 'failed'")
-    assert [json.loads(p)["reason"] for (p,) in left] == ["new"]
+    assert [ops.show_failed(app, job["id"])["payload"]["reason"] for job in ops.list_failed(app)] == ["new"]
+    # no error record outlives its job: orphans no command would show, so storage is read on purpose
     assert query(workdir, "SELECT count(*) FROM job_errors WHERE job_id NOT IN (SELECT id FROM jobs)")[0][0] == 0

@@ -10,6 +10,7 @@ import pytest
 from photojobs import schedule
 from photojobs.errors import ConfigError
 from photojobs.settings import load
+from tests.api_views import queued_jobs
 from tests.conftest import wait_for
 
 from .conftest import add_schedule, jobs_named, runs
@@ -64,7 +65,7 @@ def test_the_same_run_enqueued_twice_is_one_job(app):
     again = schedule.enqueue_run(app, task, run_at.astimezone(timezone(timedelta(hours=2))))  # same instant
     assert (first.outcome, again.outcome) == ("enqueued", "taken")
     assert first.run_at == again.run_at == "2026-03-29T03:00:00Z"
-    assert app.backend.read("SELECT count(*) FROM jobs WHERE name = 'noop'")[0][0] == 1
+    assert queued_jobs(app) == 1 and app.backend.get(first.job_id)["name"] == "noop"
 
 
 def test_a_daily_task_missed_three_times_while_asleep_runs_once(workdir):
@@ -202,7 +203,7 @@ def test_a_run_that_meets_a_locked_database_is_tried_again(workdir, monkeypatch)
     now = datetime.now(UTC)
     due = daily.latest_run(now - timedelta(days=1), now)
     scheduler.start(now=due - timedelta(minutes=1))
-    blocker = sqlite3.connect(workdir / "photojobs.db", isolation_level=None)
+    blocker = sqlite3.connect(workdir / "photojobs.db", isolation_level=None)  # SQLite's write lock, held on purpose
     try:
         blocker.execute("BEGIN IMMEDIATE")  # another process holds the write lock past the budget
         scheduler.tick(now)
