@@ -14,7 +14,8 @@ from photojobs import libraries
 from photojobs.errors import NotFound, PermanentFailure, RetryLater, UsageError
 from photojobs.photos import processing
 from photojobs.photos.files import io_failure
-from photojobs.photos.store import add_photos, counts, get_photo, list_photos, queue_unqueued
+from photojobs.photos.store import add_photos, counts, get_photo, list_photos, mark_failed, queue_unqueued
+from photojobs.worker import WorkerOptions
 from photojobs.samples import make_sample_photos, write_sample_jpeg
 
 from .conftest import append_config, oriented_jpeg
@@ -52,8 +53,7 @@ def test_changed_file_is_processed_again(tmp_path, photo_app):
     app = photo_app.app
     path = write_sample_jpeg(tmp_path / "a.jpg", (80, 60))
     first = add_photos(app, [path])
-    processing.process_photo(app, first.added[0])
-    app.backend.conn.execute("UPDATE jobs SET status = 'done'")
+    assert app.work(WorkerOptions(queues=["photos"], stop_when_empty=True)).done == 1
     write_sample_jpeg(path, (90, 60), seed=3)
     os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))
     second = add_photos(app, [path])
@@ -201,9 +201,8 @@ def test_no_queue_then_queue_unqueued(tmp_path, photo_app):
     assert queue_unqueued(app) == 2
     assert queue_unqueued(app) == 0  # live jobs exist already
     assert counts(app) == {"pending": 2} and counts(app, [1]) == {"pending": 1} and counts(app, []) == {}
-    app.backend.conn.execute("UPDATE jobs SET status = 'done'")
-    app.backend.conn.execute("UPDATE photos SET status = 'ready'")
-    app.backend.conn.execute("UPDATE photos SET status = 'failed' WHERE id = 1")
+    assert app.work(WorkerOptions(queues=["photos"], stop_when_empty=True)).done == 2
+    mark_failed(app, 1, "damaged on purpose")
     assert queue_unqueued(app, regenerate=True) == 1  # a failed photo waits for `failed retry`
     assert [json.loads(r["payload"]) for r in jobs(app)[2:]] == [{"photo_id": 2, "regenerate_thumbnails": True}]
 
