@@ -360,13 +360,13 @@ def lock_held(base: Path, quick: bool) -> dict:
 
 def _fill(filler: Path) -> Path:
     """Write `filler` until its disk is full to the last block; the file, to unlink."""
-    with open(filler, "wb") as fh:
-        try:
+    try:
+        with open(filler, "wb") as fh:
             while True:
                 fh.write(b"\0" * 65536)
                 fh.flush()
-        except OSError:
-            pass
+    except OSError:  # full (perhaps already: then there is no file)
+        pass
     return filler
 
 
@@ -393,7 +393,7 @@ def disk_full(base: Path, quick: bool) -> dict:
         dead = [p for p in ws.workers if p is not None and p.poll() is not None]
         # A process that met the fault may have died of it, as if killed: that explains a rerun.
         ws.failed_groups.update(p.pid for p in ws.workers if p is not None)
-        filler.unlink()
+        filler.unlink(missing_ok=True)
         drained = _drain(ws, total, 120 if quick else 600)
         ws.stop_all()
         return ws.report("disk_full", total, time.monotonic() - started, drained=drained,
@@ -485,7 +485,7 @@ def _disk_full_postgres(base: Path, quick: bool) -> dict:
         filler = _fill(cluster.mount / "filler")
         time.sleep(3.0)  # writes fail now
         dead = [p for p in ws.workers if p is not None and p.poll() is not None]
-        filler.unlink()
+        filler.unlink(missing_ok=True)
         restarts = 0
 
         def revive() -> None:  # the server may be restarting after a PANIC, or have stopped
