@@ -33,20 +33,24 @@ def _hold(url: str, table: str = "jobs") -> psycopg.Connection:
 
 def test_a_short_command_gives_up_after_lock_budget_naming_the_holder(pg_url: str, tmp_path: Path) -> None:
     write_config(tmp_path, pg_url, "lock_budget = 1\n")
+    assert _photojobs(tmp_path, "dispatch", "noop", "--queue", "emails").returncode == 0
     holder = _hold(pg_url)
     pid = holder.info.backend_pid
     try:
-        started = time.monotonic()
-        result = _photojobs(tmp_path, "dispatch", "noop", timeout=30)
-        took = time.monotonic() - started
+        for args in (["dispatch", "noop"], ["send-mail"], ["failed", "retry", "--all"]):
+            started = time.monotonic()
+            result = _photojobs(tmp_path, *args, timeout=30)
+            took = time.monotonic() - started
+            assert result.returncode == 3, (args, result.stderr)
+            (line,) = result.stderr.strip().splitlines()
+            assert "stayed locked past lock_budget (1s)" in line, (args, line)
+            assert f"PostgreSQL pid {pid} (careless migration" in line and "on jobs" in line, (args, line)
+            assert took < 15, (args, took)  # the budget, not forever
     finally:
         holder.close()
-    assert result.returncode == 3, result.stderr
-    (line,) = result.stderr.strip().splitlines()
-    assert "stayed locked past lock_budget (1s)" in line, line
-    assert f"PostgreSQL pid {pid} (careless migration" in line and "on jobs" in line, line
-    assert took < 15, took  # the budget, not forever
     assert _photojobs(tmp_path, "dispatch", "noop").returncode == 0  # freed: it works again
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT count(*) FROM jobs WHERE status = 'reserved'").fetchone()[0] == 0
 
 
 def test_a_looping_worker_waits_out_a_held_table_lock_and_says_whom_it_waits_for(pg_url: str, tmp_path: Path) -> None:
