@@ -451,9 +451,12 @@ class PrivateCluster:
         """Whether the server runs (it may be restarting after a PANIC), or has stopped."""
         return self._as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "status", check=False).returncode == 0
 
+    def stop(self, check: bool = True) -> None:
+        self._as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop", check=check)
+
     def __exit__(self, *exc: object) -> None:
         try:
-            self._as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop", check=False)
+            self.stop(check=False)
         finally:
             if self.mounted:
                 subprocess.run(["umount", "-l", str(self.mount)], check=False)
@@ -468,22 +471,26 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _disk_full_postgres(base: Path, quick: bool) -> dict:
+def _disk_full_postgres(base: Path, quick: bool, stop_server: bool = False, name: str = "disk_full") -> dict:
     """The server's disk fills to the last block while workers write (PostgreSQL answers
     53100, or PANICs on a WAL write and restarts or stops), then frees; a server that
-    stopped is started again, as systemd would. No worker process is killed here: every
-    second run is unexplained."""
+    stopped is started again, as systemd would. With `stop_server` it stops (immediate,
+    as a crash would) in the middle of the full disk. No worker process is killed here:
+    every second run is unexplained."""
     rng = random.Random(17)
     total = 1000 if quick else 5000
     with PrivateCluster(size_mb=64) as cluster:
-        ws = Workspace(base / "disk_full", url=cluster.url())
+        ws = Workspace(base / name, url=cluster.url())
         ws.queue(total, rng)
         started = time.monotonic()
         for slot in range(4):
             ws.start(slot)
         time.sleep(1.0)
         filler = _fill(cluster.mount / "filler")
-        time.sleep(3.0)  # writes fail now
+        time.sleep(1.5)  # writes fail now
+        if stop_server:
+            cluster.stop()
+        time.sleep(1.5)
         dead = [p for p in ws.workers if p is not None and p.poll() is not None]
         filler.unlink(missing_ok=True)
         restarts = 0
@@ -500,7 +507,7 @@ def _disk_full_postgres(base: Path, quick: bool) -> dict:
         ws.stop_all()
         server_log = cluster.log.read_text(errors="replace")
         said = "".join(log.read_text(errors="replace") for log in ws.logs)
-        result = ws.report("disk_full", total, time.monotonic() - started, drained=drained,
+        result = ws.report(name, total, time.monotonic() - started, drained=drained,
                            workers_died_of_it=len(dead), worker_restarts=len(ws.logs) - 4,
                            server_errors=server_log.count("No space left on device"),
                            server_panics=server_log.count("PANIC:"), server_restarts=restarts,
@@ -513,7 +520,17 @@ def _disk_full_postgres(base: Path, quick: bool) -> dict:
 
 
 SCENARIOS: list[Callable[[Path, bool], dict]] = [kill_storm, stop_past_lease, lock_held, disk_full]
-QUEUE_SCENARIOS = list(SCENARIOS)  # the ones that also run on PostgreSQL (--postgres)
+def disk_full_server_stops(base: Path, quick: bool) -> dict:
+    """PostgreSQL only: disk_full, and the server stops while the disk is full (as when a
+    PANIC on a WAL write leaves it unable to recover), to be started again once freed."""
+    if os.geteuid() != 0 or not DATABASE_URL:
+        return {"scenario": "disk_full_server_stops", "passed": True,
+                "skipped": "PostgreSQL only (--postgres), and root to mount a tmpfs"}
+    return _disk_full_postgres(base, quick, stop_server=True, name="disk_full_server_stops")
+
+
+# The ones that also run on PostgreSQL (--postgres), and one of its own.
+QUEUE_SCENARIOS = list(SCENARIOS) + [disk_full_server_stops]
 sys.path.insert(0, str(BENCH))
 try:
     from chaos_effects import SCENARIOS as EFFECTS  # another part of the suite, if present
