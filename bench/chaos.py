@@ -1,7 +1,7 @@
 """Chaos: the real CLI (`python -m photojobs work --loop`) under kill -9, SIGSTOP past the
 lease, a write lock held past lock_budget and a full disk; then the numbers.
 
-    python bench/chaos.py [--quick] [--jobs N] [--only NAME] [--json]
+    python bench/chaos.py [--quick] [--jobs N] [--only NAME] [--json] [--postgres URL]
 
 Each scenario builds a fresh workspace, queues N mixed jobs of `chaos_run` (each run
 appends "start|end job attempt pid" to an append-only file; some jobs raise on their first
@@ -15,6 +15,10 @@ failed (bounded), stops the workers and reports:
   locked       "locked" errors in the workers' output
   integrity    PRAGMA integrity_check
 Pass: 0 lost, 0 stuck, 0 unexplained double runs, integrity ok.
+
+`--postgres postgresql://postgres@127.0.0.1/postgres` runs the four queue scenarios on
+PostgreSQL, each in a database of its own made there (and dropped); `disk_full` then runs
+a private cluster on a small tmpfs instead (root only).
 
 `SCENARIOS` lists functions `scenario(base: Path, quick: bool) -> dict`; bench/chaos_effects.py,
 if present, adds its own `SCENARIOS` (storage effects: archives, photos add).
@@ -62,6 +66,12 @@ def chaos_run(ctx, n: int, seconds: float = 0.0, fail_first: bool = False, log: 
 '''
 
 
+sys.path.insert(0, str(BENCH))
+try:
+    from pg_cluster import PrivateCluster  # bench/pg_cluster.py: disk_full's own server on PostgreSQL
+finally:
+    sys.path.remove(str(BENCH))
+
 # A postgresql:// URL of an empty database: the scenarios run on PostgreSQL (tests/postgres).
 DATABASE_URL: str | None = None
 
@@ -69,13 +79,13 @@ DATABASE_URL: str | None = None
 class Workspace:
     """A photojobs installation in `folder`, its workers and what was done to them."""
 
-    def __init__(self, folder: Path, settings: str = "", db_dir: Path | None = None):
+    def __init__(self, folder: Path, settings: str = "", db_dir: Path | None = None, url: str | None = None):
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "chaos_jobs.py").write_text(CHAOS_JOBS)
         self.runs = folder / "runs.log"
         self.db = (db_dir or folder) / "chaos.db"
-        self.url = DATABASE_URL
+        self.url = url or DATABASE_URL
         config = f'db = "{self.url or self.db}"\nimports = ["chaos_jobs"]\nlease = 5\n{settings}\n'
         (folder / "photojobs.toml").write_text(config)
         self.cli("init", check=True)
@@ -319,6 +329,13 @@ HOLD_LOCK = ("import sqlite3, sys, time\n"
              "c.execute('BEGIN IMMEDIATE')\n"
              "print('held', flush=True)\n"
              "time.sleep(float(sys.argv[2]))\n")
+# PostgreSQL: a careless migration (or VACUUM FULL) holds the jobs table in an open transaction.
+HOLD_TABLE = ("import psycopg, sys, time\n"
+              "c = psycopg.connect(sys.argv[1], application_name='chaos lock holder')\n"
+              "c.execute('LOCK TABLE jobs IN ACCESS EXCLUSIVE MODE')\n"
+              "print('held', c.info.backend_pid, flush=True)\n"
+              "time.sleep(float(sys.argv[2]))\n"
+              "c.commit()\n")
 
 
 def lock_held(base: Path, quick: bool) -> dict:
@@ -331,23 +348,40 @@ def lock_held(base: Path, quick: bool) -> dict:
     for slot in range(4):
         ws.start(slot)
     time.sleep(1.0)
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(ws.db), "6"], stdout=subprocess.PIPE, text=True)
-    holder.stdout.readline()
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_TABLE if ws.url else HOLD_LOCK, ws.url or str(ws.db), "6"],
+                              stdout=subprocess.PIPE, text=True)
+    # PostgreSQL names the holder by its server process (the session's backend pid).
+    holder_pid = int((holder.stdout.readline().split() + [str(holder.pid)])[1])
     holder.wait(60)
     survived = sum(1 for p in ws.workers if p is not None and p.poll() is None)
     drained = _drain(ws, total, 120 if quick else 600)
     ws.stop_all()
-    waited = sum(log.read_text(errors="replace").count("waiting for the database's write lock") for log in ws.logs)
+    waited = sum(log.read_text(errors="replace").count("waiting for the database's") for log in ws.logs)
+    named = sum(log.read_text(errors="replace").count(f"pid {holder_pid}") for log in ws.logs)
     result = ws.report("lock_held", total, time.monotonic() - started, drained=drained,
-                       workers_alive_after_lock=survived, wait_messages=waited)
+                       workers_alive_after_lock=survived, wait_messages=waited, holder_named=named)
     result["passed"] = result["passed"] and survived == 4
     return result
+
+
+def _fill(filler: Path) -> Path:
+    """Write `filler` until its disk is full to the last block; the file, to unlink."""
+    try:
+        with open(filler, "wb") as fh:
+            while True:
+                fh.write(b"\0" * 65536)
+                fh.flush()
+    except OSError:  # full (perhaps already: then there is no file)
+        pass
+    return filler
 
 
 def disk_full(base: Path, quick: bool) -> dict:
     """The database's disk fills up (a small tmpfs, root only) while workers write, then frees."""
     if os.geteuid() != 0:
         return {"scenario": "disk_full", "passed": True, "skipped": "needs root to mount a tmpfs"}
+    if DATABASE_URL:
+        return _disk_full_postgres(base, quick)
     rng = random.Random(17)
     total = 1000 if quick else 5000
     mount = base / "disk_full_db"
@@ -360,19 +394,12 @@ def disk_full(base: Path, quick: bool) -> dict:
         for slot in range(4):
             ws.start(slot)
         time.sleep(1.0)
-        filler = mount / "filler"
-        with open(filler, "wb") as fh:  # fill the disk to the last block
-            try:
-                while True:
-                    fh.write(b"\0" * 65536)
-                    fh.flush()
-            except OSError:
-                pass
+        filler = _fill(mount / "filler")
         time.sleep(3.0)  # writes fail now: workers that die of it are restarted
         dead = [p for p in ws.workers if p is not None and p.poll() is not None]
         # A process that met the fault may have died of it, as if killed: that explains a rerun.
         ws.failed_groups.update(p.pid for p in ws.workers if p is not None)
-        filler.unlink()
+        filler.unlink(missing_ok=True)
         drained = _drain(ws, total, 120 if quick else 600)
         ws.stop_all()
         return ws.report("disk_full", total, time.monotonic() - started, drained=drained,
@@ -381,7 +408,66 @@ def disk_full(base: Path, quick: bool) -> dict:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
+def _disk_full_postgres(base: Path, quick: bool, stop_server: bool = False, name: str = "disk_full") -> dict:
+    """The server's disk fills to the last block while workers write (PostgreSQL answers
+    53100, or PANICs on a WAL write and restarts or stops), then frees; a server that
+    stopped is started again, as systemd would. With `stop_server` it stops (immediate,
+    as a crash would) in the middle of the full disk. No worker process is killed here:
+    every second run is unexplained."""
+    rng = random.Random(17)
+    total = 1000 if quick else 5000
+    with PrivateCluster(size_mb=64) as cluster:
+        ws = Workspace(base / name, url=cluster.url())
+        ws.queue(total, rng)
+        started = time.monotonic()
+        for slot in range(4):
+            ws.start(slot)
+        time.sleep(1.0)
+        filler = _fill(cluster.mount / "filler")
+        time.sleep(1.5)  # writes fail now
+        if stop_server:
+            cluster.stop()
+        time.sleep(1.5)
+        dead = [p for p in ws.workers if p is not None and p.poll() is not None]
+        filler.unlink(missing_ok=True)
+        restarts = 0
+
+        def revive() -> None:  # the server may be restarting after a PANIC, or have stopped
+            nonlocal restarts
+            if not cluster.running():
+                time.sleep(2.0)
+                if not cluster.running() and cluster.start() is None:
+                    restarts += 1
+
+        revive()
+        drained = _drain(ws, total, 120 if quick else 600, revive)
+        ws.stop_all()
+        server_log = cluster.log.read_text(errors="replace")
+        said = "".join(log.read_text(errors="replace") for log in ws.logs)
+        result = ws.report(name, total, time.monotonic() - started, drained=drained,
+                           workers_died_of_it=len(dead), worker_restarts=len(ws.logs) - 4,
+                           server_errors=server_log.count("No space left on device"),
+                           server_panics=server_log.count("PANIC:"), server_restarts=restarts,
+                           outage_lines=said.count("database unavailable"), child_errors=said.count("child_error"),
+                           tracebacks=said.count("Traceback"))
+    # Each worker rode the outage out: none died of it, no process crashed, no traceback.
+    result["passed"] = result["passed"] and not (result["worker_restarts"] or result["child_errors"]
+                                                 or result["tracebacks"])
+    return result
+
+
 SCENARIOS: list[Callable[[Path, bool], dict]] = [kill_storm, stop_past_lease, lock_held, disk_full]
+def disk_full_server_stops(base: Path, quick: bool) -> dict:
+    """PostgreSQL only: disk_full, and the server stops while the disk is full (as when a
+    PANIC on a WAL write leaves it unable to recover), to be started again once freed."""
+    if os.geteuid() != 0 or not DATABASE_URL:
+        return {"scenario": "disk_full_server_stops", "passed": True,
+                "skipped": "PostgreSQL only (--postgres), and root to mount a tmpfs"}
+    return _disk_full_postgres(base, quick, stop_server=True, name="disk_full_server_stops")
+
+
+# The ones that also run on PostgreSQL (--postgres), and one of its own.
+QUEUE_SCENARIOS = list(SCENARIOS) + [disk_full_server_stops]
 sys.path.insert(0, str(BENCH))
 try:
     from chaos_effects import SCENARIOS as EFFECTS  # another part of the suite, if present
@@ -398,16 +484,39 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="the short versions (CI)")
     parser.add_argument("--only", help="run only the scenario of this name")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--postgres", metavar="URL", help="run the queue scenarios on PostgreSQL: a server URL"
+                        " whose user may create databases")
     args = parser.parse_args()
     results = []
+    global DATABASE_URL
     with tempfile.TemporaryDirectory(prefix="photojobs-chaos-") as tmp:
-        for scenario in SCENARIOS:
+        for scenario in QUEUE_SCENARIOS if args.postgres else SCENARIOS:
             if args.only and scenario.__name__ != args.only:
                 continue
-            result = scenario(Path(tmp), args.quick)
+            if args.postgres:
+                DATABASE_URL = _fresh_database(args.postgres, f"photojobs_chaos_{scenario.__name__}")
+            try:
+                result = scenario(Path(tmp), args.quick)
+            finally:
+                if args.postgres:
+                    _fresh_database(args.postgres, f"photojobs_chaos_{scenario.__name__}", drop=True)
             results.append(result)
             print(json.dumps(result) if args.json else _line(result), flush=True)
     return 0 if all(r["passed"] for r in results) else 1
+
+
+def _fresh_database(server: str, name: str, drop: bool = False) -> str:
+    """An empty database `name` on the server of the postgresql:// URL `server` (or none,
+    with `drop`); its URL."""
+    import urllib.parse
+
+    import psycopg
+
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        if not drop:
+            conn.execute(f"CREATE DATABASE {name}")
+    return urllib.parse.urlsplit(server)._replace(path=f"/{name}").geturl()
 
 
 def _line(result: dict) -> str:

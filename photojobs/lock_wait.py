@@ -1,17 +1,15 @@
 """A long-running worker's patience with a held write lock: wait, say so, keep supervising.
 
-Another process may hold the database's write lock for longer than `lock_budget` (a
-backup, a long migration, a stuck script). A short command gives up (exit 3); a worker
+Another process may hold the database's write lock (SQLite), or a lock on the queue's
+tables (PostgreSQL), for longer than `lock_budget` (a backup, a long migration, a stuck
+script, a `VACUUM FULL`). A short command gives up (exit 3); a worker
 holding jobs must not: it would leave them reserved until their leases run out.
 """
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Callable
-
-from .storage.sqlite_connection import lock_holder
 
 log = logging.getLogger("photojobs.worker")
 
@@ -22,8 +20,9 @@ class LockWaiter:
     between tries (the supervisor enforces timeouts and signals meanwhile; it may raise to
     stop waiting)."""
 
-    def __init__(self, db_path: Path, budget: float, who: str, tend: Callable[[float], None] | None = None):
-        self.db_path, self.budget, self.who, self.tend = db_path, budget, who, tend
+    def __init__(self, holder: Callable[[], str | None], budget: float, who: str,
+                 tend: Callable[[float], None] | None = None):
+        self.holder, self.budget, self.who, self.tend = holder, budget, who, tend
         self._next_log = budget
 
     def __call__(self, waited: float) -> None:
@@ -31,7 +30,7 @@ class LockWaiter:
             self._next_log = self.budget
         if waited >= self._next_log:
             self._next_log = waited + self.budget
-            holder = lock_holder(self.db_path)
+            holder = self.holder()
             log.warning("waiting for the database's write lock", extra={
                 "event": "lock_wait", "waited": round(waited, 1), "holder": holder or "unknown",
                 "error": f"{self.who} has waited {waited:.0f}s (past lock_budget) for the write lock"

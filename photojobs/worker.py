@@ -155,7 +155,7 @@ class Worker:
         started = time.monotonic()
         backend = open_backend(self.settings)
         if self.options.wait_for_lock:
-            backend.on_lock_wait = LockWaiter(self.settings.db_path, self.settings.lock_budget,
+            backend.on_lock_wait = LockWaiter(backend.lock_holder, self.settings.lock_budget,
                                               f"the worker {self.id}", tend=self._tend_while_waiting)
         self.app = self.app_class(self.settings, backend)
         try:

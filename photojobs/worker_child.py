@@ -109,12 +109,14 @@ class ChildLoop:
         self.app = app_class(settings)  # after the start: this process's own connection
         self.backend = self.app.backend
         if options.wait_for_lock:
-            self.backend.on_lock_wait = LockWaiter(settings.db_path, settings.lock_budget, f"worker process {os.getpid()}")
+            self.backend.on_lock_wait = LockWaiter(self.backend.lock_holder, settings.lock_budget,
+                                                   f"worker process {os.getpid()}")
         self.claim_log = ClaimLog(settings, token)
         self.batch = 1
         self.pending_done: list[tuple[int, float]] = []
         self.flush_at = 0.0
         self.lease_until = 0.0  # the claim's lease as last seen (its start: a lower bound)
+        self.outage = Outage("a worker process")
 
     def stopping(self) -> bool:
         return self.slot.stop_requested()
@@ -136,13 +138,12 @@ class ChildLoop:
 
     def run(self) -> int:
         """Claim and run until stopped; while the database server is gone, wait and go on."""
-        outage = Outage("a worker process")
         while True:
             try:
                 return self._run()
             except SERVER_GONE as exc:
-                self._pause(outage.failed(exc))
-            if not self._recover(outage):
+                self._pause(self.outage.failed(exc))
+            if not self._recover(self.outage):
                 return 0
 
     def _pause(self, seconds: float) -> None:
@@ -153,7 +154,9 @@ class ChildLoop:
     def _recover(self, outage: Outage) -> bool:
         """Once the server answers: give back the claimed jobs not run (a job cut off while
         being recorded runs again: at least once), record the successes held back. False
-        if told to stop meanwhile (the supervisor gives back what this process holds)."""
+        if told to stop meanwhile (the supervisor gives back what this process holds).
+        The outage ends at the next claim that commits: a server that answers but cannot
+        write (a full disk) keeps the back-off growing and says so once."""
         while not self.stopping():
             try:
                 finished = {job_id for job_id, _ in self.pending_done}
@@ -163,7 +166,6 @@ class ChildLoop:
             except SERVER_GONE as exc:
                 self._pause(outage.failed(exc))
                 continue
-            outage.recovered()
             return True
         return False
 
@@ -196,8 +198,13 @@ class ChildLoop:
         start the claim file afresh (a kill between the two leaves the new jobs unstarted)."""
         before = time.time()
         with self.backend.transaction():
-            self.flush()
+            if self.pending_done:
+                self.backend.complete(self.pending_done, self.token)
             jobs = self.backend.claim(self.options.queues, self.token, quota)
+        # Forgotten only once committed: a claim that fails (a full disk, a lost server) rolls
+        # the successes back too, and the recovery must record them, not give them back to run again.
+        self.pending_done, self.flush_at = [], 0.0
+        self.outage.recovered()
         self.lease_until = before + self.app.settings.lease
         self.claim_log.new_claim()
         return jobs

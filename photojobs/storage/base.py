@@ -126,6 +126,9 @@ class Backend(Protocol):
 
     def close(self) -> None: ...
 
+    def lock_holder(self) -> str | None:
+        """Who holds the lock writers wait for ("pid 123 (...)"), if the system says."""
+
     def transaction(self) -> ContextManager[Transaction]: ...
 
     def execute(self, sql: str, params: Params = ()) -> Cursor:

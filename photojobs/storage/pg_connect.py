@@ -22,7 +22,7 @@ from psycopg.types.string import TextLoader
 from .pg_settings import DEFAULT_POOL_SIZE, PostgresSettings
 from .urls import without_password as masked
 from ..errors import (ConfigError, DatabaseAuthFailed, DatabaseConnectionLost, DatabaseMissing, DatabaseUnreachable,
-                      EnvironmentProblem)
+                      DiskFull, EnvironmentProblem)
 
 # The pool's own log lines (each failed reconnection) would repeat what photojobs says once.
 logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
@@ -83,6 +83,9 @@ def classify(exc: BaseException, url: str, *, connecting: bool = False) -> Envir
     where = masked(url)
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     first = first.split(": ", 2)[-1] if first.startswith("connection") else first
+    if isinstance(exc, psycopg.errors.DiskFull):  # 53100: the server could not write (a data file, its WAL)
+        return DiskFull(f"database {where}: the server's disk is full ({masked(first)})",
+                        hint="free space on the database server's disk; workers wait and go on")
     if isinstance(exc, psycopg.errors.InvalidCatalogName) or ("database \"" in text and "does not exist" in text):
         return DatabaseMissing(f"database {where} does not exist",
                                hint="create it (createdb), then run `photojobs init`")

@@ -17,10 +17,11 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import psycopg
 
-from ..errors import DatabaseConnectionLost, DuplicateJob, PhotojobsError, UsageError
+from ..errors import DatabaseConnectionLost, DatabaseLocked, DuplicateJob, PhotojobsError, UsageError
 from .base import JOB_COLUMNS, AttemptError, Enqueued, Job, NewJob, Params, error_summary
 from . import rollup
 from .pg_connect import connect, masked, pool_for
+from .pg_lockwait import BEGIN_WAITING, holders, lock_timeout_ms, locked_error
 from .pg_migrations import check_schema
 from .pg_sql import Result, run, run_many, translated
 from .operations import SqlOperations
@@ -77,6 +78,9 @@ class PostgresBackend(SqlOperations):
         self._listener: psycopg.Connection | None = None
         # LISTEN needs a session of its own: off behind a pooler in transaction mode (PgBouncer).
         self._listens = settings.postgres.listen
+        # Set by a long-running worker: it waits out a lock held past lock_budget, trying in
+        # slices, and this is called between tries (pg_lockwait.py).
+        self.on_lock_wait: Callable[[float], None] | None = None
         if check and not getattr(self._pool, "schema_checked", False):
             with self._connection() as conn, translated(self.url):
                 check_schema(conn, self.url)
@@ -110,18 +114,50 @@ class PostgresBackend(SqlOperations):
         conn = self._pool.getconn()
         lost = False
         try:
+            self._set_lock_timeout(conn)
             yield conn
         except DatabaseConnectionLost:
             lost = True
             raise
+        except psycopg.errors.LockNotAvailable:
+            # A waiting worker tries again (no need to ask whom it waits for at each try).
+            holder = None if self.on_lock_wait is not None or conn.info.transaction_status else holders(conn)
+            raise locked_error(self.url, self.settings.lock_budget, holder) from None
         finally:
             self._pool.putconn(conn)
             if lost:
                 self._pool.check()
 
-    def execute(self, sql: str, params: Params = ()) -> Result:
+    def _set_lock_timeout(self, conn: psycopg.Connection) -> None:
+        """lock_budget for one wait, or a slice of it for a worker that waits and retries."""
+        wanted = lock_timeout_ms(self.settings.lock_budget, self.on_lock_wait is not None)
+        if getattr(conn, "_photojobs_lock_timeout", None) != wanted:
+            with translated(self.url):
+                conn.execute(f"SET lock_timeout = {wanted:d}")
+            conn._photojobs_lock_timeout = wanted  # type: ignore[attr-defined]
+
+    def _patiently(self, action: Callable[[psycopg.Connection], Any]) -> Any:
+        """`action(conn)` on a lent connection, outside a transaction; a waiting worker tries
+        again while a lock is held past each try's slice."""
+        started = time.monotonic()
+        while True:
+            try:
+                with self._connection() as conn:
+                    return action(conn)
+            except DatabaseLocked:
+                if self.on_lock_wait is None:
+                    raise
+                self.on_lock_wait(time.monotonic() - started)
+
+    def lock_holder(self) -> str | None:
+        """Who holds the lock the writers wait for, as the server says (for the wait's log)."""
         with self._connection() as conn:
-            return run(conn, self.url, sql, params)
+            return holders(conn)
+
+    def execute(self, sql: str, params: Params = ()) -> Result:
+        if self._tx is not None:
+            return run(self._tx.connection, self.url, sql, params)
+        return self._patiently(lambda conn: run(conn, self.url, sql, params))
 
     def read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         return self.execute(sql, params).fetchall()
@@ -133,10 +169,9 @@ class PostgresBackend(SqlOperations):
             yield self._tx
             return
         with self._connection() as conn:
+            self._begin(conn)
             tx = self._tx = PostgresTransaction(conn, self.url)
             try:
-                with translated(self.url):
-                    conn.execute("BEGIN")
                 try:
                     yield tx
                 except BaseException:
@@ -152,6 +187,24 @@ class PostgresBackend(SqlOperations):
             finally:
                 self._tx = None
         tx.run_after_commit()
+
+    def _begin(self, conn: psycopg.Connection) -> None:
+        """BEGIN; a waiting worker's transaction first takes the queue tables' locks, trying
+        again (and calling on_lock_wait) while another session holds a stronger one."""
+        if self.on_lock_wait is None:
+            with translated(self.url):
+                conn.execute("BEGIN")
+            return
+        started = time.monotonic()
+        while True:
+            try:
+                with translated(self.url):
+                    conn.execute(BEGIN_WAITING)
+                return
+            except psycopg.errors.LockNotAvailable:
+                with translated(self.url):
+                    conn.execute("ROLLBACK")
+            self.on_lock_wait(time.monotonic() - started)
 
     # -- enqueue -----------------------------------------------------------------------------
 
@@ -225,13 +278,18 @@ class PostgresBackend(SqlOperations):
         """Reserve up to `limit` ready jobs of the first queue, in the order given, that has
         any. Each queue's try is one autocommit statement; locked rows are skipped, not waited for."""
         now = time.time()
-        with self._connection() as conn:
+
+        def claim(conn: psycopg.Connection) -> list[Job]:
             for queue in queues:
                 rows = run(conn, self.url, _CLAIM, {"worker": worker, "lease": self.settings.lease, "now": now,
                                                     "queue": queue, "limit": limit}).rows
                 if rows:
                     return sorted((Job.from_row(r) for r in rows), key=lambda j: j.id)
-        return []
+            return []
+
+        if self._tx is not None:
+            return claim(self._tx.connection)
+        return self._patiently(claim)
 
     def claim_id(self, job_id: int, worker: str) -> Job | None:
         row = self.execute(f"UPDATE jobs SET status = 'reserved', reserved_by = :worker,"

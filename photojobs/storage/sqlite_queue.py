@@ -17,7 +17,7 @@ import time
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from . import rollup
-from .sqlite_connection import begin_immediate, is_locked, open_database, translate_errors
+from .sqlite_connection import begin_immediate, is_locked, lock_holder, open_database, translate_errors
 from ..errors import DuplicateJob
 from ..settings import Settings
 from .base import JOB_COLUMNS, AttemptError, Job, NewJob, error_summary
@@ -38,6 +38,10 @@ class SqliteBackend:
 
     def close(self) -> None:
         self.conn.close()
+
+    def lock_holder(self) -> str | None:
+        """Who holds the write lock, as this system says (for a waiting worker's log)."""
+        return lock_holder(self.path)
 
     # -- transactions ----------------------------------------------------------------------
 

@@ -64,3 +64,37 @@ def test_a_child_whose_claim_lost_its_lease_does_not_start_the_jobs_given_back(a
     default = ops.status(app)["queues"]["default"]
     assert (default["pending"], default["reserved"], default["done_last_hour"]) == (0, 0, 2)
     loop.claim_log.close()
+
+
+def test_successes_rolled_back_with_a_failed_claim_are_recorded_on_recovery_not_run_again(app, workdir, monkeypatch):
+    """A claim records the last successes in its transaction; when the claim fails there (a
+    full disk, a lost server) they are rolled back with it and must stay to be recorded."""
+    import multiprocessing
+
+    import pytest
+
+    from photojobs.errors import DiskFull
+    from photojobs.outage import Outage
+    from photojobs.worker import WorkerOptions
+    from photojobs.worker_child import ChildLoop, Slot
+
+    runs = workdir / "runs"
+    app.dispatch("record", {"tag": "a", "marker_dir": str(runs)})
+    ctx = multiprocessing.get_context("spawn")
+    loop = ChildLoop(type(app), app.settings, WorkerOptions(queues=["default"]), Slot(ctx), "thishost:1:abcdef/0.1",
+                     ctx.Value("q", 0))
+    loop.run_batch(loop.claim(1))
+    assert [job_id for job_id, _ in loop.pending_done] == [1]  # ran, its success held back a moment
+
+    def full(*args, **kwargs):
+        raise DiskFull("database: the disk is full")
+
+    monkeypatch.setattr(loop.backend, "claim", full)
+    with pytest.raises(DiskFull):
+        loop.claim(1)
+    monkeypatch.undo()
+    assert app.backend.read("SELECT status FROM jobs")[0][0] == "reserved"  # rolled back with the claim
+    assert loop._recover(Outage("a worker process"))
+    assert app.backend.read("SELECT status FROM jobs")[0][0] == "done"  # recorded, not given back
+    assert sorted(p.stem for p in runs.glob("*.log")) == ["a"]
+    loop.claim_log.close()
