@@ -59,13 +59,31 @@ def init(config: str | None = None, db: str | None = None, storage: str | None =
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
         wrote_config = True
-    settings = load(config=config_path, db=db, storage=storage)
-    check_storage_root(settings)
-    for folder in ("", "thumbnails", "downloads", "logs", "mail"):
-        (settings.storage_path / folder).mkdir(parents=True, exist_ok=True)
-    applied = migrate_database(settings, create=True)
+    made: list[Path] = []
+    try:
+        settings = load(config=config_path, db=db, storage=storage)
+        check_storage_root(settings)
+        for folder in ("", "thumbnails", "downloads", "logs", "mail"):
+            target = settings.storage_path / folder
+            made += [p for p in (*reversed(target.parents), target) if not p.exists() and p not in made]
+            target.mkdir(parents=True, exist_ok=True)
+        applied = migrate_database(settings, create=True)
+    except BaseException:  # a bad URL, a server down: no config left behind that a re-run would keep
+        _undo(config_path if wrote_config else None, made)
+        raise
     return {"config": str(config_path), "wrote_config": wrote_config, "db": _shown_db(settings),
             "storage": str(settings.storage_path), "migrations_applied": applied}
+
+
+def _undo(config_path: Path | None, folders: list[Path]) -> None:
+    """Remove what a failed `init` made: the config it wrote, the folders it made (if empty)."""
+    if config_path is not None:
+        config_path.unlink(missing_ok=True)
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
 
 
 def check_storage_root(settings: Settings) -> None:

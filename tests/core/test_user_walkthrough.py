@@ -156,3 +156,29 @@ def test_a_laptop_moving_its_photos_and_naming_them_anew_is_told_the_library_it_
             add_photos(app, [moved / "wedding"], queue=False)
         assert "rename photos to default" in caught.value.hint
         assert len(list_photos(app)) == 2
+
+
+@pytest.mark.parametrize("url, says", [
+    ("postgresql://postgres:secret@127.0.0.1/x?sslmod=require", 'invalid URI query parameter: "sslmod"'),
+    ("postgresql://postgres@127.0.0.1/x?sslmode=bogus", 'invalid sslmode value: "bogus"'),
+    ("postgresql://postgres@127.0.0.1:port/x", 'invalid integer value "port"'),
+    ("postgresql://postgres@[::1/x", "IPv6"),
+    ("postgresql:/postgres@127.0.0.1/x", "two slashes"),
+])
+def test_a_mistyped_postgresql_url_is_one_line_and_init_leaves_nothing(tmp_path: Path, url: str, says: str) -> None:
+    pytest.importorskip("psycopg")
+    for args in (["status"], ["init"]):
+        result = subprocess.run([sys.executable, "-m", "photojobs", "--db", url, *args], cwd=tmp_path,
+                                env=cli_env(), capture_output=True, text=True, timeout=60)
+        assert result.returncode == 3, result.stderr
+        assert result.stderr.count("\n") == 1 and "not a" in result.stderr and "PostgreSQL URL" in result.stderr
+        assert says in result.stderr and "secret" not in result.stderr
+    assert list(tmp_path.iterdir()) == []  # no photojobs.toml with the bad URL that a second init would keep
+
+
+def test_init_against_a_server_that_is_down_leaves_no_config_behind(tmp_path: Path) -> None:
+    pytest.importorskip("psycopg")
+    result = subprocess.run([sys.executable, "-m", "photojobs", "init", "--db", "postgresql://postgres@127.0.0.1:1/x"],
+                            cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 3 and "cannot reach PostgreSQL" in result.stderr, result.stderr
+    assert list(tmp_path.iterdir()) == []
