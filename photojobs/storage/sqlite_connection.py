@@ -58,7 +58,9 @@ def _classify(exc: sqlite3.Error, path: Path) -> PhotojobsError | None:
         return DatabaseUnusable(f"database {path} is corrupt or not an SQLite database")
     if "unable to open" in text:
         return DatabaseUnusable(f"cannot open database {path}", hint="check the folder exists and is writable")
-    if "no such table" in text:
+    from .copy import is_own_table
+
+    if "no such table" in text and is_own_table(text.split("no such table:")[-1]):  # not a table of the caller's SQL
         return SchemaTooOld(f"database {path} has no photojobs schema", hint="run `photojobs init` or `photojobs migrate`")
     return None
 

@@ -14,11 +14,13 @@ import pytest
 import photojobs
 from photojobs import libraries
 from photojobs.archives.downloads import create_download, show_download
-from photojobs.errors import ConfigError, UsageError
+from photojobs.errors import ConfigError, SchemaTooOld, UsageError
+from photojobs.install import init
 from photojobs.orders import create_order
 from photojobs.photos.store import add_photos, get_photo, list_photos, retry_photos
 from photojobs.samples import make_sample_photos
 
+from .. import postgres_server
 from ..conftest import cli_env
 from ..photos.test_libraries import _host, _run, shared_db  # noqa: F401 - shared_db is a fixture
 
@@ -182,3 +184,18 @@ def test_init_against_a_server_that_is_down_leaves_no_config_behind(tmp_path: Pa
                             cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=60)
     assert result.returncode == 3 and "cannot reach PostgreSQL" in result.stderr, result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgresql", marks=postgres_server.marks())])
+def test_your_own_sql_on_a_missing_table_is_not_called_a_missing_schema(engine: str, workdir: Path) -> None:
+    """README's web-app example: `tx.execute` on the app's own table, with a typo or before its migration."""
+    db = postgres_server.empty_database() if engine == "postgresql" else None
+    if db:
+        init(config=str(workdir / "pg.toml"), db=db, storage=str(workdir / "storage"))
+    with photojobs.connect(workdir / ("pg.toml" if db else "photojobs.toml")) as app:
+        with pytest.raises(Exception) as caught:
+            with app.transaction() as tx:
+                tx.execute("UPDATE shop_orders SET paid = 1 WHERE id = :id", {"id": 3})
+                app.dispatch("send_email", {"outbox_id": 7})
+        assert not isinstance(caught.value, SchemaTooOld) and "shop_orders" in str(caught.value)
+        assert app.backend.execute("SELECT count(*) FROM jobs").fetchone()[0] == 0  # rolled back together
