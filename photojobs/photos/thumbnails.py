@@ -136,10 +136,11 @@ def _conversion(name: str, table: Mapping[str, Any], defaults: Mapping[str, Any]
     fmt = str(table.get("format", defaults.get("format", "jpeg"))).lower().replace("jpg", "jpeg")
     quality = table.get("quality", defaults.get("quality", DEFAULT_QUALITY))
     fit = table.get("fit", "contain")
+    where = lambda key: f"[thumbnails.{name}]" if key in table else "[thumbnails]"  # noqa: E731 - whose key it is
     if fmt not in FORMATS:
-        raise ConfigError(f"[thumbnails.{name}]: format must be jpeg or webp, not {fmt!r}")
+        raise ConfigError(f"{where('format')}: format must be jpeg or webp, not {fmt!r}")
     if not isinstance(quality, int) or isinstance(quality, bool) or not 1 <= quality <= 100:
-        raise ConfigError(f"[thumbnails.{name}]: quality must be 1-100")
+        raise ConfigError(f"{where('quality')}: quality must be a whole number 1-100, not {quality!r}")
     if fit not in FITS:
         raise ConfigError(f"[thumbnails.{name}]: fit must be contain or cover, not {fit!r}")
     return Conversion(name, width, height, fit, fmt, quality)

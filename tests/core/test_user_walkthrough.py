@@ -199,3 +199,11 @@ def test_your_own_sql_on_a_missing_table_is_not_called_a_missing_schema(engine: 
                 app.dispatch("send_email", {"outbox_id": 7})
         assert not isinstance(caught.value, SchemaTooOld) and "shop_orders" in str(caught.value)
         assert app.backend.execute("SELECT count(*) FROM jobs").fetchone()[0] == 0  # rolled back together
+
+
+def test_a_bad_thumbnails_quality_names_the_table_it_was_written_in(workdir: Path, cli) -> None:
+    with open(workdir / "photojobs.toml", "a") as fh:
+        fh.write("\n[thumbnails]\nquality = 101\n")  # README's [thumbnails] example, one digit too many
+    result = cli("process-photos")
+    assert result.returncode == 3
+    assert result.stderr.strip() == "Error: [thumbnails]: quality must be a whole number 1-100, not 101"
