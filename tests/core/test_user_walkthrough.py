@@ -4,9 +4,13 @@ sensible exit code, and leaves nothing half-written (found by walking the README
 from __future__ import annotations
 
 import json
+import os
+import select
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -207,3 +211,18 @@ def test_a_bad_thumbnails_quality_names_the_table_it_was_written_in(workdir: Pat
     result = cli("process-photos")
     assert result.returncode == 3
     assert result.stderr.strip() == "Error: [thumbnails]: quality must be a whole number 1-100, not 101"
+
+
+def test_status_watch_piped_prints_a_block_each_interval(workdir: Path) -> None:
+    """`photojobs status --watch | tee status.log`: a terminal redraw shows nothing in a pipe."""
+    proc = subprocess.Popen([sys.executable, "-m", "photojobs", "status", "--watch", "--interval", "0.2"], cwd=workdir,
+                            env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        out, deadline = b"", time.monotonic() + 30
+        while out.count(b"# Queues at ") < 2 and time.monotonic() < deadline and proc.poll() is None:
+            if select.select([proc.stdout], [], [], 0.5)[0]:
+                out += os.read(proc.stdout.fileno(), 65536)
+        assert out.count(b"# Queues at ") >= 2, out
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
