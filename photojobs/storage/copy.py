@@ -17,15 +17,7 @@ from typing import Any, Callable
 
 from ..errors import UsageError
 from . import engine_of, postgres_engine
-
-# In foreign-key order. Columns are those both databases have.
-TABLES = ("batches", "jobs", "job_errors", "paused_queues", "control", "libraries", "photos", "orders", "order_photos",
-          "downloads", "outbox", "schedule_runs", "queue_minutes")
-def is_own_table(name: str) -> bool:
-    """Whether a missing table (maybe schema-qualified or quoted) is one of photojobs' own,
-    so its database needs `init` or `migrate`, not a table of a caller's own SQL."""
-    return name.strip().strip('"').rsplit(".", 1)[-1].strip('"') in {*TABLES, "workers", "migrations"}
-
+from .tables import TABLES
 
 _IDENTITY = ("batches", "jobs", "job_errors", "photos", "orders", "downloads", "outbox")
 
@@ -109,4 +101,4 @@ def _check_counts(source: sqlite3.Connection, target: Any, copied: dict[str, int
             raise UsageError(f"db copy: table {table} has {have} rows in PostgreSQL, {want} in SQLite; nothing kept")
 
 
-__all__ = ["TABLES", "copy_to_postgres", "is_own_table"]
+__all__ = ["TABLES", "copy_to_postgres"]

@@ -12,6 +12,7 @@ import psycopg
 
 from ..errors import SchemaTooOld
 from .pg_connect import BYTES_MARK, classify, masked
+from .tables import is_own_table
 from .transaction import Result
 
 _TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|::|:([A-Za-z_]\w*)|%|\?")
@@ -85,8 +86,6 @@ def translated(url: str) -> Iterator[None]:
     try:
         yield
     except psycopg.errors.UndefinedTable as exc:
-        from .copy import is_own_table
-
         missing = re.search(r'relation "([^"]+)"', exc.diag.message_primary or "")
         if missing and not is_own_table(missing.group(1)):
             raise  # a table of the caller's own SQL (`tx.execute`), not a schema to migrate

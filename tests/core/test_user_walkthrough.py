@@ -226,3 +226,17 @@ def test_status_watch_piped_prints_a_block_each_interval(workdir: Path) -> None:
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
+
+
+def test_a_storage_root_whose_share_is_not_mounted_is_refused_not_filled(workdir: Path, cli) -> None:
+    """Several hosts mount one storage root; on a host where it is not mounted, its mount point
+    is an empty folder, and archives and thumbnails written there would be this host's alone."""
+    make_sample_photos(workdir / "shoot", 1, size=(32, 24))
+    assert cli("photos", "add", "shoot").returncode == 0
+    _unmount(workdir / "storage", workdir / "away")
+    for args in (("process-photos",), ("work", "--stop-when-empty"), ("status",)):
+        result = cli(*args)
+        assert result.returncode == 3, (args, result.stdout, result.stderr)
+        assert result.stderr.count("\n") == 1 and "is empty: its share is not mounted?" in result.stderr
+    assert list((workdir / "storage").iterdir()) == []  # nothing written where the share belongs
+    assert cli("init").returncode == 0 and cli("process-photos").returncode == 0  # a new root: init sets it up
