@@ -199,7 +199,7 @@ def _status_plain(data: dict) -> None:
 
 def status(
     json_out: _common.JsonOption = False,
-    watch: Annotated[bool, typer.Option("--watch", help="Refresh in place until Ctrl-C.")] = False,
+    watch: Annotated[bool, typer.Option("--watch", help="Refresh in place until Ctrl-C (piped: a new block each time).")] = False,
     interval: Annotated[float, typer.Option("--interval", min=0.1, help="Seconds between refreshes with --watch.")] = 1.0,
 ) -> None:
     """Queue depth (pending, delayed, reserved, failed), oldest wait, throughput and run times; workers."""
@@ -233,6 +233,12 @@ def _watch(app: Any, interval: float) -> None:
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     ops = _ops()
     try:
+        if not sys.stdout.isatty():  # piped or to a file: a block each time, as `vmstat 1` does
+            while True:
+                _status_plain(ops.status(app))
+                sys.stdout.flush()
+                if stop.wait(interval):
+                    return
         with Live(_status_view(ops.status(app)), console=Console(highlight=False), auto_refresh=False) as live:
             while not stop.wait(interval):
                 live.update(_status_view(ops.status(app)), refresh=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import ConfigError
+from .errors import ConfigError, EnvironmentProblem
 from .storage.sqlite_connection import open_database
 from .migrations import migrate
 from .settings import CONFIG_NAME, Settings, load
@@ -59,18 +59,41 @@ def init(config: str | None = None, db: str | None = None, storage: str | None =
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
         wrote_config = True
-    settings = load(config=config_path, db=db, storage=storage)
-    check_storage_root(settings)
-    for folder in ("", "thumbnails", "downloads", "logs", "mail"):
-        (settings.storage_path / folder).mkdir(parents=True, exist_ok=True)
-    applied = migrate_database(settings, create=True)
+    made: list[Path] = []
+    try:
+        settings = load(config=config_path, db=db, storage=storage)
+        check_storage_root(settings, setting_up=True)
+        for folder in ("", "thumbnails", "downloads", "logs", "mail"):
+            target = settings.storage_path / folder
+            made += [p for p in (*reversed(target.parents), target) if not p.exists() and p not in made]
+            target.mkdir(parents=True, exist_ok=True)
+        applied = migrate_database(settings, create=True)
+    except BaseException:  # a bad URL, a server down: no config left behind that a re-run would keep
+        _undo(config_path if wrote_config else None, made)
+        raise
     return {"config": str(config_path), "wrote_config": wrote_config, "db": _shown_db(settings),
             "storage": str(settings.storage_path), "migrations_applied": applied}
 
 
-def check_storage_root(settings: Settings) -> None:
-    """A storage root that exists must be a folder (ConfigError, exit 3, otherwise)."""
+def _undo(config_path: Path | None, folders: list[Path]) -> None:
+    """Remove what a failed `init` made: the config it wrote, the folders it made (if empty)."""
+    if config_path is not None:
+        config_path.unlink(missing_ok=True)
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
+
+
+def check_storage_root(settings: Settings, setting_up: bool = False) -> None:
+    """A storage root that exists must be a folder (ConfigError, exit 3, otherwise), and,
+    unless `init` is setting it up, not empty: an empty one is a mount point whose share
+    (NFS, SMB) is not mounted, and files written there would be this host's alone."""
     path = settings.storage_path
+    if not setting_up and path.is_dir() and next(path.iterdir(), None) is None:
+        raise EnvironmentProblem(f"storage root {path} is empty: its share is not mounted?",
+                                 hint="mount it; a new storage root: run `photojobs init`")
     for part in (path, *path.parents):
         if part.exists():
             if not part.is_dir():

@@ -16,13 +16,21 @@ so a later move of that folder is one line in photojobs.toml and no rewrite of r
 With [libraries], a path outside every configured folder is refused: hosts that share
 a database must say where things are.
 
-A folder is checked to exist only when a photo of it is read: `status` works while a
-share is not mounted, and a job that meets an unmounted library retries later.
+A folder is checked only when a photo of it is read: `status` works while a share is
+not mounted, and a job that meets an unmounted library retries later. Unmounted means
+missing, or empty: a share's mount point stays, an empty folder, when the share is not
+mounted, and a folder that holds a library's photos is never empty.
+
+A host's [libraries] names a library the database does not know yet: `photos add` records
+it. When the database has a library of a close name, or of the same folder, that this host
+does not name, that is a typo or a rename, not a new library: refused, so the same files
+are not added twice under two names.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import re
 import time
@@ -82,13 +90,24 @@ def _relative(path: str, folder: str) -> str:
     return path[len(folder):].lstrip(os.sep)
 
 
+def _empty(folder: str) -> bool:
+    """Whether a folder holds nothing (an empty mount point); False if it cannot be read."""
+    try:
+        with os.scandir(folder) as entries:
+            return next(entries, None) is None
+    except OSError:
+        return False
+
+
 @dataclasses.dataclass
 class Libraries:
     """This host's view of the libraries: photojobs.toml's, then the database's."""
 
     configured: dict[str, str]
     recorded: dict[str, str]
+    config: str = "photojobs.toml"  # where `configured` comes from, for messages
     _forms: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict, repr=False)
+    _seen: set[str] = dataclasses.field(default_factory=set, repr=False)
 
     def folder(self, name: str) -> str | None:
         return self.configured.get(name) or self.recorded.get(name)
@@ -117,10 +136,24 @@ class Libraries:
         if folder is None:
             raise LibraryUnavailable(f"photo library {library!r} is unknown on this host:"
                                      " add it to [libraries] in photojobs.toml")
-        if not os.path.isdir(folder):
-            raise LibraryUnavailable(f"photo library {library!r} folder {_shown(folder)} is missing"
+        state = self.unavailable(library)
+        if state:
+            raise LibraryUnavailable(f"photo library {library!r} folder {_shown(folder)} is {state}"
                                      " (not mounted?); the job retries later")
         return self.resolve(library, relpath)
+
+    def unavailable(self, library: str) -> str | None:
+        """Why a library that has photos cannot be read here ("missing", "empty"), or None.
+        A folder seen with files is not checked again by this object."""
+        folder = self.folder(library)
+        if folder in self._seen:
+            return None
+        if folder is None or not os.path.isdir(folder):
+            return "missing"
+        if _empty(folder):
+            return "empty"
+        self._seen.add(folder)
+        return None
 
     def place(self, path: str) -> tuple[str, str | bytes] | None:
         """(library, stored relative path) of an absolute file path, by the longest folder
@@ -140,8 +173,33 @@ class Libraries:
 
     def outside_error(self, path: str) -> UsageError:
         listed = ", ".join(f"{n} = {_shown(f)}" for n, f in sorted(self.configured.items()))
-        return UsageError(f"{_shown(path)} is outside every photo library ({listed})",
-                          hint="add its folder to [libraries] in photojobs.toml")
+        unnamed = {n: f for n, f in self.recorded.items() if n not in self.configured}
+        holder = Libraries({}, unnamed).place(path)
+        hint = (f'the database has it in library {holder[0]!r}: add {holder[0]} = "{_shown(unnamed[holder[0]])}"'
+                " to [libraries] in photojobs.toml") if holder else "add its folder to [libraries] in photojobs.toml"
+        return UsageError(f"{_shown(path)} is outside every photo library ({listed})", hint=hint)
+
+    def check_new(self, db: Any, name: str, relpath: str | bytes) -> None:
+        """Refuse to record the configured library `name` (for a file at `relpath` in it) when
+        the database has a library this host's [libraries] does not name that is the same
+        folder, that knows this file but no longer finds it (moved here), or of a close name."""
+        from .storage import photos as photo_rows
+
+        unnamed = {n: f for n, f in self.recorded.items() if n not in self.configured}
+        folder = os.path.realpath(self.configured[name])
+        same = [n for n, f in sorted(unnamed.items()) if os.path.realpath(f) == folder]
+        moved = [n for n in sorted(unnamed) if photo_rows.find_by_path(db, n, relpath) is not None
+                 and not os.path.lexists(self.resolve(n, relpath))]
+        if same or moved:
+            what = "is the folder" if same else "holds the photos of the folder"
+            other = (same or moved)[0]
+            raise ConfigError(f"{self.config}: [libraries] {name} {what} the database has as library {other!r}",
+                              hint=f"rename {name} to {other}: a new name would add its photos again")
+        close = difflib.get_close_matches(name, sorted(unnamed), n=1, cutoff=0.75)
+        if close:
+            raise ConfigError(f"{self.config}: [libraries] names {name!r}, which the database does not know, and not"
+                              f" {close[0]!r}, which it does: a typo?",
+                              hint=f"rename it to {close[0]}, or name {close[0]} too to make {name} a new library")
 
     def new_name(self, folder: str) -> str:
         """A free name for a library rooted at `folder`: "default" first, else the folder's name."""
@@ -160,7 +218,8 @@ def load(settings: Any, db: Any) -> Libraries:
     """The libraries as this host sees them (`db`: a backend or a transaction)."""
     from .storage import libraries as library_rows
 
-    return Libraries(configured(settings), {n: _text(f) for n, f in library_rows.recorded(db).items()})
+    return Libraries(configured(settings), {n: _text(f) for n, f in library_rows.recorded(db).items()},
+                     str(settings.config_path or "photojobs.toml"))
 
 
 def of_app(app: Any) -> Libraries:
@@ -186,6 +245,7 @@ def place_or_adopt(tx: Any, libs: Libraries, path: str, roots: Sequence[str]) ->
     placed = libs.place(path)
     if placed is not None:
         if placed[0] in libs.configured and placed[0] not in libs.recorded:
+            libs.check_new(tx, *placed)
             library_rows.record(tx, placed[0], stored(libs.configured[placed[0]]), time.time())
             libs.recorded[placed[0]] = libs.configured[placed[0]]
         return placed
@@ -205,7 +265,8 @@ def place_or_adopt(tx: Any, libs: Libraries, path: str, roots: Sequence[str]) ->
 
 def listing(settings: Any, db: Any) -> list[dict[str, Any]]:
     """Every library this host knows: name, folder here, where that comes from, whether
-    the folder exists, and its photo count (`photojobs photos libraries`)."""
+    the folder is there (for a library with photos: and not empty, as a mount point without
+    its share is), and its photo count (`photojobs photos libraries`)."""
     from .storage import libraries as library_rows
 
     libs = load(settings, db)
@@ -213,7 +274,7 @@ def listing(settings: Any, db: Any) -> list[dict[str, Any]]:
     names = sorted(set(libs.folders()) | set(counts))
     return [{"name": n, "folder": _shown(libs.folder(n)) if libs.folder(n) else None,
              "source": "photojobs.toml" if n in libs.configured else "database" if n in libs.recorded else None,
-             "exists": bool(libs.folder(n)) and os.path.isdir(libs.folder(n) or ""),
+             "exists": not libs.unavailable(n) if counts.get(n) else os.path.isdir(libs.folder(n) or ""),
              "photos": counts.get(n, 0)} for n in names]
 
 

@@ -106,7 +106,7 @@ def monitor(app: "App", queues: str | Sequence[str], max_pending: int | None = N
     for name, entry in stats.items():
         if max_pending is not None and entry["pending"] > max_pending:
             alerts.append({"queue": name, "metric": "pending", "value": entry["pending"], "threshold": max_pending,
-                           "reason": f"{entry['pending']} jobs pending (max {max_pending})"})
+                           "reason": f"{entry['pending']} job{'s' * (entry['pending'] != 1)} pending (max {max_pending})"})
         age = entry["oldest_pending_s"]
         if max_age is not None and age is not None and age > max_age:
             alerts.append({"queue": name, "metric": "oldest_pending_s", "value": age, "threshold": max_age,

@@ -105,7 +105,7 @@ def add_photos(app: "App", paths: Sequence[str | os.PathLike], album: str | None
         raise UsageError("give at least one file or folder")
     if album is not None and (not album.strip() or any(ord(c) < 32 for c in album)):
         raise UsageError("--album must be a non-empty name without control characters")
-    found = scan(paths)
+    found = _scan(app, paths)
     result = AddResult(skipped=list(found.skipped), warnings=list(found.warnings))
     now = time.time()
     roots = libraries.argument_roots(paths)
@@ -119,6 +119,20 @@ def add_photos(app: "App", paths: Sequence[str | os.PathLike], album: str | None
         if queue and todo:
             _dispatch(app, tx, todo, result, _batch_name(paths, album))
     return result
+
+
+def _scan(app: "App", paths: Sequence[str | os.PathLike]) -> Any:
+    """`scan`; a path that does not exist inside an unmounted library says so."""
+    try:
+        return scan(paths)
+    except NotFound as exc:
+        missing = next((os.path.abspath(p) for p in paths if not os.path.lexists(p)), None)
+        libs = libraries.of_app(app) if missing else None
+        placed = libs.place(missing) if libs else None
+        state = libs.unavailable(placed[0]) if placed else None
+        if state:
+            exc.hint = f"photo library {placed[0]!r} folder {display_path(libs.folder(placed[0]))} is {state}: not mounted?"
+        raise
 
 
 def _batch_name(paths: Sequence[str | os.PathLike], album: str | None) -> str:
@@ -245,9 +259,9 @@ def find_album(app: "App", name: str, must_exist: bool = True) -> str:
 
     folded = {album.casefold(): album for album in known}
     close = difflib.get_close_matches(wanted, list(folded), n=1)
-    guess = f"did you mean {folded[close[0]]!r}? " if close else ""
+    guess = f": did you mean {folded[close[0]]!r}?" if close else ""
     listed = ", ".join(repr(a) for a in known[:20]) + (", ..." if len(known) > 20 else "")
-    raise NotFound(f"no album {name!r}: {guess}(albums: {listed or 'none yet'})")
+    raise NotFound(f"no album {name!r}{guess}", hint=f"albums: {listed or 'none yet'}")
 
 
 def get_photo(app: "App", photo_id: int) -> dict[str, Any]:

@@ -136,7 +136,7 @@ def _conversion(name: str, table: Mapping[str, Any], defaults: Mapping[str, Any]
                            where if "quality" in table else "[thumbnails]", 1, 100, whole=True)
     fit = table.get("fit", "contain")
     if fmt not in FORMATS:
-        raise ConfigError(f"[thumbnails.{name}]: format must be jpeg or webp, not {fmt!r}")
+        raise ConfigError(f"{where if 'format' in table else '[thumbnails]'}: format must be jpeg or webp, not {fmt!r}")
     if fit not in FITS:
         raise ConfigError(f"[thumbnails.{name}]: fit must be contain or cover, not {fit!r}")
     return Conversion(name, width, height, fit, fmt, quality)

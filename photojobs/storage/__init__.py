@@ -12,6 +12,7 @@ is PostgreSQL (`postgres.PostgresBackend`, with psycopg from the `postgres` extr
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
@@ -27,6 +28,11 @@ ENGINES = ("sqlite", "postgresql")
 def engine_of(db: str) -> str:
     """Which engine a `db` setting names: a URL's scheme, else "sqlite" (a file path)."""
     if "://" not in db:
+        # "postgresql:/host/db" (settings may have made it /cwd/postgresql:/host/db): not a file to create
+        url = re.search(r"(?i)(?:^|/)(postgres(?:ql)?(?:\+\w+)?:(?:/.*)?)\Z", db)
+        if url:
+            raise ConfigError(f"db = {_without_password(url.group(1))!r} is not a PostgreSQL URL",
+                              hint="postgresql://user@host/dbname, with two slashes")
         return "sqlite"
     scheme = db.split("://", 1)[0].lower()
     if scheme in ("postgresql", "postgres") or scheme.startswith("postgresql+"):

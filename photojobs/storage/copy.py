@@ -17,10 +17,8 @@ from typing import Any, Callable
 
 from ..errors import UsageError
 from . import engine_of, postgres_engine
+from .tables import TABLES
 
-# In foreign-key order. Columns are those both databases have.
-TABLES = ("batches", "jobs", "job_errors", "paused_queues", "control", "libraries", "photos", "orders", "order_photos",
-          "downloads", "outbox", "schedule_runs", "queue_minutes")
 _IDENTITY = ("batches", "jobs", "job_errors", "photos", "orders", "downloads", "outbox")
 
 

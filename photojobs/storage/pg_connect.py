@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import re
 import threading
 from typing import Any
 
@@ -46,7 +47,10 @@ BYTES_MARK = "\uffffbytes:"  # a path that is not UTF-8, kept as hex in a text c
 def conninfo(url: str, section: PostgresSettings | None = None) -> dict[str, Any]:
     """The URL's libpq parameters with the session defaults added where it gives none.
     The password may also come from PGPASSWORD or ~/.pgpass (libpq reads them)."""
-    params: dict[str, Any] = conninfo_to_dict(url)
+    try:
+        params: dict[str, Any] = conninfo_to_dict(url)
+    except psycopg.ProgrammingError as exc:  # libpq cannot parse it: a typo, not a server
+        raise bad_url(url, str(exc)) from None
     for key, value in SESSION_DEFAULTS.items():
         params.setdefault(key, value)
     idle = (section or PostgresSettings()).idle_in_transaction_timeout
@@ -68,6 +72,8 @@ def session_options(section: PostgresSettings | None) -> dict[str, Any]:
     return {"autocommit": True, **({} if prepare else {"prepare_threshold": None})}
 
 
+# libpq refusing a URL parameter's value or name, before it connects
+_INVALID_OPTION = re.compile(r'^connection is bad: invalid .*(value|connection option)|^invalid uri query parameter')
 _UNREACHABLE = ("connection refused", "could not connect", "timeout expired", "could not translate host name",
                 "no route to host", "network is unreachable", "connection timed out", "name or service not known")
 _AUTH = ("password authentication failed", "no password supplied", "authentication failed",
@@ -77,7 +83,16 @@ _LOST = ("server closed the connection", "consuming input failed", "terminating 
          "another command is already in progress", "lost synchronization", "server conn crashed")
 
 
-def classify(exc: BaseException, url: str, *, connecting: bool = False) -> EnvironmentProblem | None:
+def bad_url(url: str, reason: str) -> ConfigError:
+    """The error for a `db` URL libpq refuses before it reaches a server."""
+    reason = reason.strip().splitlines()[0] if reason.strip() else "not understood"
+    reason = reason.removeprefix("connection is bad: ")
+    return ConfigError(f"db = {masked(url)!r} is not a valid PostgreSQL URL: {masked(reason)}",
+                       hint="postgresql://user@host:port/dbname?param=value, with libpq's parameter names and values")
+
+
+def classify(exc: BaseException, url: str, *,
+             connecting: bool = False) -> EnvironmentProblem | ConfigError | None:
     """The PhotojobsError for a psycopg error that is about the environment, or None."""
     text = str(exc).lower()
     where = masked(url)
@@ -86,6 +101,8 @@ def classify(exc: BaseException, url: str, *, connecting: bool = False) -> Envir
     if isinstance(exc, psycopg.errors.DiskFull):  # 53100: the server could not write (a data file, its WAL)
         return DiskFull(f"database {where}: the server's disk is full ({masked(first)})",
                         hint="free space on the database server's disk; workers wait and go on")
+    if connecting and (isinstance(exc, psycopg.ProgrammingError) or _INVALID_OPTION.search(text)):
+        return bad_url(url, str(exc))
     if isinstance(exc, psycopg.errors.InvalidCatalogName) or ("database \"" in text and "does not exist" in text):
         return DatabaseMissing(f"database {where} does not exist",
                                hint="create it (createdb), then run `photojobs init`")

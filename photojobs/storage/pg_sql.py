@@ -12,6 +12,7 @@ import psycopg
 
 from ..errors import SchemaTooOld
 from .pg_connect import BYTES_MARK, classify, masked
+from .tables import is_own_table
 from .transaction import Result
 
 _TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|::|:([A-Za-z_]\w*)|%|\?")
@@ -85,6 +86,9 @@ def translated(url: str) -> Iterator[None]:
     try:
         yield
     except psycopg.errors.UndefinedTable as exc:
+        missing = re.search(r'relation "([^"]+)"', exc.diag.message_primary or "")
+        if missing and not is_own_table(missing.group(1)):
+            raise  # a table of the caller's own SQL (`tx.execute`), not a schema to migrate
         raise SchemaTooOld(f"database {masked(url)} has no photojobs schema ({exc.diag.message_primary})",
                            hint="run `photojobs init` or `photojobs migrate`") from None
     except (psycopg.OperationalError, psycopg.errors.IdleInTransactionSessionTimeout, psycopg.InterfaceError) as exc:

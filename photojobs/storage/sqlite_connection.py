@@ -13,6 +13,7 @@ from typing import Callable, Iterator
 from ..errors import DatabaseLocked, DatabaseMissing, DatabaseUnusable, DiskFull, PhotojobsError, SchemaTooOld
 from ..settings import Settings
 from .netfs import refuse_network_filesystem
+from .tables import is_own_table
 
 
 def create_private_file(path: Path) -> None:
@@ -58,7 +59,7 @@ def _classify(exc: sqlite3.Error, path: Path) -> PhotojobsError | None:
         return DatabaseUnusable(f"database {path} is corrupt or not an SQLite database")
     if "unable to open" in text:
         return DatabaseUnusable(f"cannot open database {path}", hint="check the folder exists and is writable")
-    if "no such table" in text:
+    if "no such table" in text and is_own_table(text.split("no such table:")[-1]):  # not a table of the caller's SQL
         return SchemaTooOld(f"database {path} has no photojobs schema", hint="run `photojobs init` or `photojobs migrate`")
     return None
 

@@ -115,7 +115,7 @@ def test_monitor_exit_codes(run, ops_app, opsdir):
     assert one_line_per_queue.returncode == 1
     lines = one_line_per_queue.stdout.strip().splitlines()
     assert lines[0] == "default: 3 jobs pending (max 0)"
-    assert re.match(r"emails: 1 jobs pending \(max 0\); the oldest pending job has waited 9\d\ds", lines[1])
+    assert re.match(r"emails: 1 job pending \(max 0\); the oldest pending job has waited 9\d\ds", lines[1])
     assert len(lines) == 2
 
     ok = run("monitor", "default", "--max", "10", "--json")

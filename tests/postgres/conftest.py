@@ -31,7 +31,7 @@ def pg_workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pg_url: str) -> 
     from ..conftest import TESTS
 
     work = tmp_path / "work"
-    (work / "storage").mkdir(parents=True)
+    (work / "storage" / "logs").mkdir(parents=True)  # a root as init leaves it: an empty one reads as unmounted
     write_config(work, pg_url)
     monkeypatch.chdir(work)
     monkeypatch.syspath_prepend(str(TESTS))

@@ -36,7 +36,7 @@ def hosts(tmp_path: Path, pg_url: str):
             made.append(host)
             host.relay = netns.Relay(host.gateway)
             host.folder = tmp_path / f"host-{tag}"
-            (host.folder / "storage").mkdir(parents=True)
+            (host.folder / "storage" / "logs").mkdir(parents=True)  # not empty: an empty root reads as unmounted
             url = pg_url.replace("127.0.0.1:5432", f"{host.gateway}:{host.relay.port}")
             write_config(host.folder, url).write_text("lease = 5\n" + (host.folder / "photojobs.toml").read_text())
         yield made
