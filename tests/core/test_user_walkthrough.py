@@ -210,7 +210,8 @@ def test_a_bad_thumbnails_quality_names_the_table_it_was_written_in(workdir: Pat
         fh.write("\n[thumbnails]\nquality = 101\n")  # README's [thumbnails] example, one digit too many
     result = cli("process-photos")
     assert result.returncode == 3
-    assert result.stderr.strip() == "Error: [thumbnails]: quality must be a whole number 1-100, not 101"
+    assert result.stderr.strip() == (f"Error: {workdir / 'photojobs.toml'}: [thumbnails]: quality = 101 is out of range:"
+                                     " expected 1 to 100")
 
 
 def test_status_watch_piped_prints_a_block_each_interval(workdir: Path) -> None:
