@@ -61,6 +61,9 @@ def cli_command(args: list[str] | None = None):
     return _shape.polish(typer.main.get_command(app if modules is MODULES else make_app(modules)))
 
 
+EXIT_BROKEN_PIPE = 141
+
+
 def main() -> None:
     # Typer re-exports click's exceptions under its own names (and vendors click lately).
     usage_error = typer.BadParameter.__mro__[1]
@@ -79,4 +82,10 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):
         sys.exit(130)
+    except SystemExit as exc:
+        # click answers a closed pipe (`photojobs logs | head`) with exit 1, which here means
+        # "a job failed": exit as a Unix tool stopped by SIGPIPE does (128 + 13) instead.
+        if exc.code == 1 and type(sys.stdout).__name__ == "PacifyFlushWrapper":
+            sys.exit(EXIT_BROKEN_PIPE)
+        raise
     sys.exit(code if isinstance(code, int) else 0)

@@ -14,6 +14,7 @@ import dataclasses
 import importlib
 import math
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
@@ -152,9 +153,30 @@ def _coerce(name: str, value: Any, source: str) -> Any:
 
 def _from_cwd(name: str, value: Any) -> Any:
     """Paths given on the command line or in the environment are relative to the cwd."""
-    if name in ("db", "storage") and "://" not in value:
+    if name in ("db", "storage") and not _URL_LIKE.match(value):
         return str(Path(value).expanduser().resolve())
     return value
+
+
+# scheme:... with a scheme of two letters or more (C:\ is a Windows drive): a URL, even a
+# mistyped one (`postgresql:/x`), is left for the storage to judge, not made a file path.
+_URL_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:")
+
+
+def _check_base_url(value: str, source: str) -> None:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{source}: base_url = {value!r} is not an http(s) URL",
+                          hint='download links start with it: e.g. base_url = "https://photos.example.com"')
+
+
+def _unknown_setting(key: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(key, list(_FIELDS), n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else f"known: {', '.join(_FIELDS)}"
 
 
 def find_config(explicit: str | os.PathLike | None = None, env: Mapping[str, str] | None = None) -> Path | None:
@@ -256,7 +278,7 @@ def load(
             elif key in _FIELDS:
                 values[key], sources[key] = _coerce(key, value, str(path)), str(path)
             else:
-                raise ConfigError(f"{path}: unknown setting {key!r}")
+                raise ConfigError(f"{path}: unknown setting {key!r} ({_unknown_setting(key)})")
     for name in _FIELDS:
         raw = env.get(ENV_PREFIX + name.upper())
         if raw is not None and raw != "":
@@ -268,6 +290,8 @@ def load(
         if value is not None:
             source = "--" + name.replace("_", "-")
             values[name], sources[name] = _from_cwd(name, _coerce(name, value, source)), source
+    if "base_url" in values:
+        _check_base_url(values["base_url"], sources["base_url"])
     for name, allowed in (("durability", DURABILITIES), ("queue", ("database", "sync"))):
         if name in values and values[name] not in allowed:
             raise ConfigError(f"{sources[name]}: {name} must be one of {', '.join(allowed)}, not {values[name]!r}")

@@ -85,6 +85,17 @@ def test_the_p95_of_small_and_even_samples(backend: Backend, durations: list[flo
     assert stats["mean_s"] == pytest.approx(sum(durations) / len(durations), rel=1e-9)
 
 
+@pytest.mark.parametrize("durations", [[0.098], [0.098] * 7, [0.09, 0.098, 0.1]])
+def test_the_p95_is_not_shown_under_the_mean_when_every_run_shares_its_bucket(backend: Backend,
+                                                                              durations: list[float]) -> None:
+    # One 98 ms job showed "mean 98 ms, p95 86 ms": the bucket's middle, under every run.
+    run(backend, "default", durations)
+    stats = backend.queue_stats(time.time(), time.time() - 3600)["default"]
+    assert stats["p95_s"] >= stats["mean_s"]
+    p95 = nearest_rank_p95(durations)
+    assert p95 / BUCKET_RATIO <= stats["p95_s"] <= p95 * BUCKET_RATIO
+
+
 def test_a_superseded_or_retried_failure_leaves_the_failed_counts(backend: Backend) -> None:
     fixed, retried, kept = enqueue(backend, new_job(unique_key="photo:1"), new_job(), new_job())
     backend.claim(["default"], "w", limit=3)
@@ -118,7 +129,8 @@ def test_queue_names_come_from_live_finished_and_paused_jobs(backend: Backend) -
 def test_the_engine_buckets_the_part_minute_as_the_rollup_does(backend: Backend) -> None:
     """The jobs done in the part of the window's first minute are counted by the engine's
     SQL (rollup.PART), the rest by Python (rollup.record): a run time on a bucket edge, or
-    just under it, lands in the same bucket both ways. One job a queue: its p95 names its bucket."""
+    just under it, lands in the same bucket both ways. One job a queue: its p95 names its bucket
+    (raised to the job's own run time when that is above the bucket's middle)."""
     from photojobs.storage import rollup
 
     durations = [0.0, 1e6] + [d for edge in rollup.EDGES for d in (edge, math.nextafter(edge, 0.0))]
@@ -131,5 +143,5 @@ def test_the_engine_buckets_the_part_minute_as_the_rollup_does(backend: Backend)
             break
     stats = backend.queue_stats(time.time(), since)
     got = [stats[queue]["p95_s"] for queue in queues]
-    assert got == [rollup.middle_of(rollup.bucket_of(d)) for d in durations]
+    assert got == [max(rollup.middle_of(rollup.bucket_of(d)), d) for d in durations]  # one job: p95 >= its mean
     assert [stats[queue]["mean_s"] for queue in queues] == pytest.approx(durations, rel=1e-12, abs=0)

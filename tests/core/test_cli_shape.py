@@ -12,6 +12,7 @@ from pathlib import Path
 
 import typer
 
+from photojobs.app import Dispatch
 from photojobs.settings import load
 from tests.conftest import cli_env
 
@@ -256,3 +257,15 @@ def test_a_quiet_cron_tick_imports_no_heavy_library(workdir):
         found = sorted(m for m in imported if m.split(".")[0] in heavy or m in heavy
                        or any(m.startswith(h + ".") for h in heavy))
         assert found == [], (args, found)
+
+
+def test_a_reader_that_goes_away_is_exit_141_not_a_failed_job(app, cli, workdir) -> None:
+    # `photojobs logs | head` exited 1, which means "a job failed" to a script.
+    app.dispatch_many([Dispatch("noop", {"n": i}) for i in range(3000)])
+    assert cli("work", "--stop-when-empty").returncode == 0  # 6,000 log lines, ~400 KB
+    reader = subprocess.Popen([sys.executable, "-m", "photojobs", "logs", "--lines", "6000"], cwd=workdir, env=cli_env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert reader.stdout.readline()  # `head -1`: one line, then the pipe is closed
+    reader.stdout.close()
+    assert reader.wait(timeout=60) == 141
+    assert b"Traceback" not in reader.stderr.read()

@@ -125,3 +125,25 @@ def test_loading_every_table_imports_no_image_mail_schedule_or_postgres_library(
     assert "photojobs.settings" in imported
     for heavy in ("PIL", "jinja2", "apscheduler", "psycopg", "psycopg_pool", "exifread", "smtplib"):
         assert heavy not in imported, heavy
+
+
+@pytest.mark.parametrize("line, expected", [
+    ('base_url = "photos.example.com"', "base_url = 'photos.example.com' is not an http(s) URL"),
+    ('base_url = "not a url"', "is not an http(s) URL"),
+    ('dbb = "x.db"', "unknown setting 'dbb' (did you mean 'db'?)"),
+    ("colour = 1", "unknown setting 'colour' (known: db, storage,"),
+])
+def test_top_level_settings_a_user_gets_wrong(workdir, cli, line, expected):
+    config = workdir / "photojobs.toml"
+    config.write_text(line + "\n" + config.read_text())
+    result = cli("status")
+    assert result.returncode == 3 and expected in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_base_url_from_the_environment_is_checked_too_and_a_mistyped_url_is_not_made_a_file(workdir, cli):
+    result = cli("status", env={"PHOTOJOBS_BASE_URL": "ftp://photos.example.com"})
+    assert result.returncode == 3 and "PHOTOJOBS_BASE_URL" in result.stderr
+    result = cli("--db", "postgresql:/photos", "status")  # one slash: a typo, never an SQLite file
+    assert result.returncode == 3 and "postgresql:/photos" in result.stderr
+    assert not list(workdir.glob("postgresql*"))
