@@ -496,7 +496,9 @@ def main() -> int:
             if args.postgres:
                 DATABASE_URL = _fresh_database(args.postgres, f"photojobs_chaos_{scenario.__name__}")
             try:
-                result = scenario(Path(tmp), args.quick)
+                folder = Path(tmp) / scenario.__name__  # a workspace of its own: scenarios share no files
+                folder.mkdir()
+                result = scenario(folder, args.quick)
             finally:
                 if args.postgres:
                     _fresh_database(args.postgres, f"photojobs_chaos_{scenario.__name__}", drop=True)
