@@ -181,10 +181,13 @@ def kill_during_photos_add(base: Path, quick: bool) -> dict[str, Any]:
     shoot = base / "shoot"
     make_photos(shoot, files)
     rng = random.Random(7)
+    clock = time.monotonic()  # how long an uninterrupted add takes on this machine (0.2-2 s seen)
+    Workspace(base / "probe").cli("photos", "add", str(shoot))
+    whole = time.monotonic() - clock
     killed_mid_run = 0
     for _ in range(kills):
         proc = ws.start("photos", "add", str(shoot))
-        time.sleep(rng.uniform(0.05, 2.5))  # an uninterrupted add takes about 1-2 s here
+        time.sleep(rng.uniform(0.02, whole))  # a kill anywhere in the run, start-up included
         if proc.poll() is None:
             killed_mid_run += 1
             os.killpg(proc.pid, signal.SIGKILL)
