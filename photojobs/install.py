@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from .errors import ConfigError, EnvironmentProblem
+from .libraries import empty_folder
 from .storage.sqlite_connection import open_database
 from .migrations import migrate
 from .settings import CONFIG_NAME, Settings, load
@@ -91,7 +92,7 @@ def check_storage_root(settings: Settings, setting_up: bool = False) -> None:
     unless `init` is setting it up, not empty: an empty one is a mount point whose share
     (NFS, SMB) is not mounted, and files written there would be this host's alone."""
     path = settings.storage_path
-    if not setting_up and path.is_dir() and next(path.iterdir(), None) is None:
+    if not setting_up and empty_folder(path):
         raise EnvironmentProblem(f"storage root {path} is empty: its share is not mounted?",
                                  hint="mount it; a new storage root: run `photojobs init`")
     for part in (path, *path.parents):

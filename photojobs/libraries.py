@@ -90,8 +90,9 @@ def _relative(path: str, folder: str) -> str:
     return path[len(folder):].lstrip(os.sep)
 
 
-def _empty(folder: str) -> bool:
-    """Whether a folder holds nothing (an empty mount point); False if it cannot be read."""
+def empty_folder(folder: str | os.PathLike) -> bool:
+    """Whether a folder holds nothing (an empty mount point: a photo library's or the
+    storage root's share not mounted); False if it is missing or cannot be read."""
     try:
         with os.scandir(folder) as entries:
             return next(entries, None) is None
@@ -150,7 +151,7 @@ class Libraries:
             return None
         if folder is None or not os.path.isdir(folder):
             return "missing"
-        if _empty(folder):
+        if empty_folder(folder):
             return "empty"
         self._seen.add(folder)
         return None
